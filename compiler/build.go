@@ -1,0 +1,365 @@
+package compiler
+
+import (
+	"regexp"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+	_ "time/tzdata" // time zones of time windows are checked the same way everywhere
+
+	"cuelang.org/go/cue"
+
+	"github.com/gatehouse/gatehouse/runtime/bundle"
+)
+
+// rawPolicy is the decoded, schema-checked policy before compilation.
+type rawPolicy struct {
+	Identities  map[string]bundle.Identity   `json:"identities"`
+	Groups      map[string]bundle.Group      `json:"groups"`
+	Resources   map[string]bundle.Resource   `json:"resources"`
+	Classifiers map[string]bundle.Classifier `json:"classifiers"`
+	Rules       []bundle.Rule                `json:"rules"`
+	Settings    bundle.Settings              `json:"settings"`
+	Tests       map[string]PolicyTest        `json:"tests"`
+}
+
+// build turns the validated CUE value into the bundle policy and the
+// policy tests, reporting semantic errors as diagnostics.
+func (c *compilation) build(v cue.Value) (*bundle.Policy, []PolicyTest) {
+	var raw rawPolicy
+	if err := v.Decode(&raw); err != nil {
+		c.cueDiags(err, CodeSchema)
+		return nil, nil
+	}
+	pol := &bundle.Policy{
+		Identities:  []bundle.Identity{},
+		Groups:      []bundle.Group{},
+		Resources:   []bundle.Resource{},
+		Classifiers: []bundle.Classifier{},
+		Rules:       []bundle.Rule{},
+		Settings:    raw.Settings,
+	}
+	c.settings(&pol.Settings)
+
+	// Groups first: identities carry their computed memberships.
+	memberOf := map[string][]string{}
+	for _, name := range sortedKeys(raw.Groups) {
+		g := raw.Groups[name]
+		g.Name = name
+		g.Members = sortedSet(g.Members)
+		if g.Members == nil {
+			g.Members = []string{}
+		}
+		g.Pos = c.lookupPos("groups", name)
+		for _, m := range g.Members {
+			memberOf[m] = append(memberOf[m], name)
+		}
+		pol.Groups = append(pol.Groups, g)
+	}
+	for _, name := range sortedKeys(raw.Identities) {
+		id := raw.Identities[name]
+		id.Name = name
+		id.Pos = c.lookupPos("identities", name)
+		id.Roles = sortedSet(id.Roles)
+		id.Groups = sortedSet(memberOf[name])
+		if len(id.Match.Claims) == 0 {
+			id.Match.Claims = nil
+		}
+		m := id.Match
+		if m.Issuer == "" && m.Subject == "" && m.Email == "" && len(m.Claims) == 0 {
+			c.errorf(id.Pos, CodeInvalid, "identities.%s.match: set at least one of issuer, subject, email, claims", name)
+		}
+		pol.Identities = append(pol.Identities, id)
+	}
+	byTag := map[string][]string{}
+	for _, name := range sortedKeys(raw.Resources) {
+		r := raw.Resources[name]
+		r.Name = name
+		r.Pos = c.lookupPos("resources", name)
+		r.Tags = sortedSet(r.Tags)
+		for _, t := range r.Tags {
+			byTag[t] = append(byTag[t], name)
+		}
+		pol.Resources = append(pol.Resources, r)
+	}
+
+	// Custom classifiers; built-in ones are added below when referenced.
+	classifiers := map[string]bundle.Classifier{}
+	for _, name := range sortedKeys(raw.Classifiers) {
+		cl := raw.Classifiers[name]
+		cl.Name = name
+		cl.Pos = c.lookupPos("classifiers", name)
+		if _, err := regexp.Compile(cl.Pattern); err != nil {
+			c.errorf(cl.Pos, CodeInvalid, "classifiers.%s.pattern: not a valid RE2 expression: %v", name, err)
+		}
+		if _, ok := builtinClassifiers[name]; ok {
+			c.warnf(cl.Pos, CodeInvalid, "classifiers.%s replaces the built-in classifier of the same name", name)
+		}
+		classifiers[name] = cl
+	}
+
+	seen := map[string]string{}
+	for i, r := range raw.Rules {
+		r.Index = i
+		r.Pos = c.lookupPos("rules", strconv.Itoa(i))
+		where := "rules." + strconv.Itoa(i)
+		if r.ID != "" {
+			where += " (" + r.ID + ")"
+		}
+		if prev, dup := seen[r.ID]; dup {
+			c.errorf(r.Pos, CodeInvalid, "%s: duplicate rule id %q, first declared at %s", where, r.ID, prev)
+		} else {
+			seen[r.ID] = r.Pos
+		}
+		c.rule(&r, where, &pol.Settings)
+		r.Subjects = sortedSet(r.Subjects)
+		r.Resources = sortedSet(r.Resources)
+		r.ResolvedResources = resolveResources(r.Resources, pol.Resources, byTag)
+		if r.Mask != nil {
+			for _, name := range r.Mask.Classifiers {
+				if _, ok := classifiers[name]; ok {
+					continue
+				}
+				if b, ok := builtinClassifiers[name]; ok {
+					b.Name = name
+					b.Builtin = true
+					classifiers[name] = b
+				}
+				// Unknown classifier names stay as written; the linter
+				// reports them.
+			}
+		}
+		pol.Rules = append(pol.Rules, r)
+	}
+	for _, name := range sortedKeys(classifiers) {
+		pol.Classifiers = append(pol.Classifiers, classifiers[name])
+	}
+
+	var tests []PolicyTest
+	for _, name := range sortedKeys(raw.Tests) {
+		t := raw.Tests[name]
+		t.Name = name
+		t.Pos = c.lookupPos("tests", name)
+		c.test(&t)
+		tests = append(tests, t)
+	}
+	return pol, tests
+}
+
+func (c *compilation) settings(s *bundle.Settings) {
+	if s.Audience == "" {
+		s.Audience = DefaultAudience
+	}
+	if s.DefaultApprovalTimeout == "" {
+		s.DefaultApprovalTimeout = DefaultApprovalTimeout
+	} else if d, err := time.ParseDuration(s.DefaultApprovalTimeout); err != nil || d <= 0 {
+		c.errorf(c.lookupPos("settings", "default_approval_timeout"), CodeInvalid,
+			"settings.default_approval_timeout: %q is not a positive duration such as \"15m\"", s.DefaultApprovalTimeout)
+	}
+}
+
+// rule normalises one rule in place and checks what the schema cannot.
+func (c *compilation) rule(r *bundle.Rule, where string, s *bundle.Settings) {
+	idx := strconv.Itoa(r.Index)
+	pos := func(labels ...string) string {
+		return c.lookupPos(append([]string{"rules", idx}, labels...)...)
+	}
+	n := 0
+	if r.SQL != nil {
+		n++
+		r.SQL.Statements = sortedSet(lower(r.SQL.Statements))
+		r.SQL.Tables = sortedSet(r.SQL.Tables)
+		r.SQL.Columns = sortedSet(r.SQL.Columns)
+		r.SQL.Functions = sortedSet(r.SQL.Functions)
+	}
+	if r.SSH != nil {
+		n++
+		r.SSH.Commands = sortedSet(r.SSH.Commands)
+	}
+	if r.HTTP != nil {
+		n++
+		r.HTTP.Methods = sortedSet(upper(r.HTTP.Methods))
+		r.HTTP.Hosts = sortedSet(r.HTTP.Hosts)
+		r.HTTP.Paths = sortedSet(r.HTTP.Paths)
+	}
+	if r.Kubernetes != nil {
+		n++
+		k := r.Kubernetes
+		k.Verbs = sortedSet(lower(k.Verbs))
+		k.Resources = sortedSet(k.Resources)
+		k.Namespaces = sortedSet(k.Namespaces)
+		k.ExecCommands = sortedSet(k.ExecCommands)
+	}
+	if n > 1 {
+		c.errorf(pos(), CodeInvalid, "%s: at most one of sql, ssh, http, kubernetes may be set", where)
+	}
+	if r.Mask != nil {
+		if r.Effect != bundle.EffectMask {
+			c.errorf(pos("mask"), CodeInvalid, "%s: mask is only allowed on rules with effect \"mask\"", where)
+		}
+		r.Mask.Columns = sortedSet(r.Mask.Columns)
+		r.Mask.Classifiers = sortedSet(r.Mask.Classifiers)
+		r.Mask.JSONPaths = sortedSet(r.Mask.JSONPaths)
+		if r.Mask.Binary == "" {
+			r.Mask.Binary = "null"
+		}
+		if r.Mask.Style == "" {
+			r.Mask.Style = "redact"
+		}
+		if len(r.Mask.Columns) == 0 && len(r.Mask.Classifiers) == 0 && len(r.Mask.JSONPaths) == 0 {
+			c.errorf(pos("mask"), CodeInvalid, "%s: mask names no columns, classifiers or json_paths", where)
+		}
+	}
+	if r.Approval != nil {
+		if r.Effect != bundle.EffectApprove {
+			c.errorf(pos("approval"), CodeInvalid, "%s: approval is only allowed on rules with effect \"approve\"", where)
+		}
+		if r.Approval.Count == 0 {
+			r.Approval.Count = 1
+		}
+		if r.Approval.Timeout == "" {
+			r.Approval.Timeout = s.DefaultApprovalTimeout
+		} else if d, err := time.ParseDuration(r.Approval.Timeout); err != nil || d <= 0 {
+			c.errorf(pos("approval", "timeout"), CodeInvalid, "%s: approval.timeout %q is not a positive duration such as \"30m\"", where, r.Approval.Timeout)
+		}
+	}
+	if r.Conditions != nil {
+		for i, w := range r.Conditions.TimeWindows {
+			if w.Timezone != "" {
+				if _, err := time.LoadLocation(w.Timezone); err != nil {
+					c.errorf(pos("conditions", "time_windows", strconv.Itoa(i), "timezone"), CodeInvalid,
+						"%s: unknown time zone %q", where, w.Timezone)
+				}
+			}
+			if w.Start == w.End {
+				c.errorf(pos("conditions", "time_windows", strconv.Itoa(i)), CodeInvalid,
+					"%s: time window start and end are both %s", where, w.Start)
+			}
+		}
+		if len(r.Conditions.TimeWindows) == 0 && r.Conditions.MaxRows == 0 {
+			r.Conditions = nil
+		}
+	}
+	if r.Expires != "" && !validDate(r.Expires) {
+		c.errorf(pos("expires"), CodeInvalid, "%s: expires %q is not an RFC 3339 date or date-time", where, r.Expires)
+	}
+	if r.Review != nil {
+		if !validEvery(r.Review.Every) {
+			c.errorf(pos("review", "every"), CodeInvalid, "%s: review.every %q is not a number of days (\"90d\") or a duration", where, r.Review.Every)
+		}
+		if r.Review.LastReviewed != "" && !validDate(r.Review.LastReviewed) {
+			c.errorf(pos("review", "last_reviewed"), CodeInvalid, "%s: review.last_reviewed %q is not an RFC 3339 date", where, r.Review.LastReviewed)
+		}
+	}
+}
+
+func (c *compilation) test(t *PolicyTest) {
+	where := "tests." + t.Name
+	req := &t.Request
+	n := 0
+	for _, set := range []bool{req.SQL != "", req.Facts != nil, req.SSH != nil, req.HTTP != nil, req.Kubernetes != nil} {
+		if set {
+			n++
+		}
+	}
+	if n > 1 {
+		c.errorf(t.Pos, CodeInvalid, "%s.request: at most one of sql, facts, ssh, http, kubernetes may be set", where)
+	}
+	if req.Time != "" {
+		if _, err := time.Parse(time.RFC3339, req.Time); err != nil {
+			c.errorf(c.lookupPos("tests", t.Name, "request", "time"), CodeInvalid, "%s.request.time: %q is not an RFC 3339 time", where, req.Time)
+		}
+	}
+	if req.Facts != nil {
+		req.Facts.Kind = strings.ToLower(req.Facts.Kind)
+		req.Facts.Tables = sortedSet(req.Facts.Tables)
+		req.Facts.Columns = sortedSet(req.Facts.Columns)
+		req.Facts.Functions = sortedSet(req.Facts.Functions)
+	}
+	if req.HTTP != nil {
+		req.HTTP.Method = strings.ToUpper(req.HTTP.Method)
+	}
+	t.Expect.Rules = sortedSet(t.Expect.Rules)
+	t.Expect.MaskedColumns = sortedSet(t.Expect.MaskedColumns)
+}
+
+// resolveResources expands "*" and "tag:T" references. Names that are not
+// resources stay as written (the linter reports them); unknown tags expand
+// to nothing.
+func resolveResources(refs []string, all []bundle.Resource, byTag map[string][]string) []string {
+	out := []string{}
+	if len(refs) == 0 {
+		refs = []string{"*"}
+	}
+	for _, ref := range refs {
+		switch {
+		case ref == "*":
+			for _, r := range all {
+				out = append(out, r.Name)
+			}
+		case strings.HasPrefix(ref, "tag:"):
+			out = append(out, byTag[strings.TrimPrefix(ref, "tag:")]...)
+		default:
+			out = append(out, ref)
+		}
+	}
+	out = sortedSet(out)
+	if out == nil {
+		out = []string{}
+	}
+	return out
+}
+
+func validDate(s string) bool {
+	if _, err := time.Parse(time.DateOnly, s); err == nil {
+		return true
+	}
+	_, err := time.Parse(time.RFC3339, s)
+	return err == nil
+}
+
+func validEvery(s string) bool {
+	if d, ok := strings.CutSuffix(s, "d"); ok {
+		n, err := strconv.Atoi(d)
+		return err == nil && n > 0
+	}
+	d, err := time.ParseDuration(s)
+	return err == nil && d > 0
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+// sortedSet returns s sorted without duplicates; nil for an empty s.
+func sortedSet(s []string) []string {
+	if len(s) == 0 {
+		return nil
+	}
+	out := slices.Clone(s)
+	sort.Strings(out)
+	return slices.Compact(out)
+}
+
+func lower(s []string) []string {
+	out := make([]string, len(s))
+	for i, v := range s {
+		out[i] = strings.ToLower(v)
+	}
+	return out
+}
+
+func upper(s []string) []string {
+	out := make([]string, len(s))
+	for i, v := range s {
+		out[i] = strings.ToUpper(v)
+	}
+	return out
+}
