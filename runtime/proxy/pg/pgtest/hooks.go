@@ -1,0 +1,192 @@
+package pgtest
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"strings"
+	"sync"
+
+	"github.com/jackc/pgx/v5/pgproto3"
+
+	"github.com/gatehouse/gatehouse/runtime/proxy/pg"
+)
+
+// Hooks is a policy fake: it accepts one token and judges SQL by markers.
+// The zero value accepts nothing; set Token.
+type Hooks struct {
+	// Token is the only accepted password.
+	Token string
+	// DenyMarker denies any statement containing it (when non-empty).
+	DenyMarker string
+	// DenyErr is the error of denied statements (nil: pg.ErrDenied).
+	DenyErr error
+	// MaskColumn names a result column whose non-NULL values become Mask.
+	MaskColumn string
+	// Mask replaces masked values; "***" when empty.
+	Mask string
+	// CopySecret is replaced by Mask inside COPY TO STDOUT data.
+	CopySecret string
+	// ApproveMarker makes statements containing it wait for a value on
+	// Approvals (nil error: approved) before they run.
+	ApproveMarker string
+	Approvals     chan error
+	// Notice is sent with every allowed statement when non-empty.
+	Notice string
+
+	mu       sync.Mutex
+	sessions []*Session
+}
+
+var _ pg.Hooks = (*Hooks)(nil)
+
+// Authenticate implements pg.Hooks.
+func (h *Hooks) Authenticate(_ context.Context, req pg.AuthRequest) (pg.Session, error) {
+	if h.Token == "" || req.Token != h.Token {
+		return nil, errors.New("token rejected")
+	}
+	s := &Session{h: h, Req: req}
+	s.Req.Token = "" // never keep it
+	h.mu.Lock()
+	h.sessions = append(h.sessions, s)
+	h.mu.Unlock()
+	return s, nil
+}
+
+// Sessions returns the sessions opened so far.
+func (h *Hooks) Sessions() []*Session {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return append([]*Session(nil), h.sessions...)
+}
+
+// Session records what the proxy asked and reported.
+type Session struct {
+	h *Hooks
+	// Req is the authentication request, token removed.
+	Req pg.AuthRequest
+
+	mu      sync.Mutex
+	checked []string
+	results []pg.CommandResult
+	closed  bool
+}
+
+var _ pg.Session = (*Session)(nil)
+
+// CheckQuery implements pg.Session.
+func (s *Session) CheckQuery(_ context.Context, sql string) pg.Verdict {
+	s.mu.Lock()
+	s.checked = append(s.checked, sql)
+	s.mu.Unlock()
+	h := s.h
+	if h.DenyMarker != "" && strings.Contains(sql, h.DenyMarker) {
+		return pg.Verdict{Err: h.DenyErr}
+	}
+	v := pg.Verdict{Allow: true}
+	if h.Notice != "" {
+		v.Notices = []string{h.Notice}
+	}
+	if h.MaskColumn != "" || h.CopySecret != "" {
+		mask := h.Mask
+		if mask == "" {
+			mask = "***"
+		}
+		v.Rows = &Masker{Column: h.MaskColumn, Mask: []byte(mask), CopySecret: []byte(h.CopySecret)}
+	}
+	if h.ApproveMarker != "" && strings.Contains(sql, h.ApproveMarker) {
+		v.Notices = append(v.Notices, "waiting for approval")
+		v.Wait = func(ctx context.Context) error {
+			select {
+			case err := <-h.Approvals:
+				return err
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		}
+	}
+	return v
+}
+
+// Done implements pg.Session.
+func (s *Session) Done(_ context.Context, res pg.CommandResult) {
+	s.mu.Lock()
+	s.results = append(s.results, res)
+	s.mu.Unlock()
+}
+
+// Close implements pg.Session.
+func (s *Session) Close() {
+	s.mu.Lock()
+	s.closed = true
+	s.mu.Unlock()
+}
+
+// Checked returns the SQL texts passed to CheckQuery.
+func (s *Session) Checked() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]string(nil), s.checked...)
+}
+
+// Results returns the results passed to Done.
+func (s *Session) Results() []pg.CommandResult {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]pg.CommandResult(nil), s.results...)
+}
+
+// Closed reports whether Close was called.
+func (s *Session) Closed() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.closed
+}
+
+// Masker replaces the values of one column by name, and a secret inside
+// COPY data. A column named "fail_describe" makes Describe fail.
+type Masker struct {
+	Column     string
+	Mask       []byte
+	CopySecret []byte
+	idx        int
+	described  bool
+}
+
+var _ pg.RowRewriter = (*Masker)(nil)
+
+// Describe implements pg.RowRewriter.
+func (m *Masker) Describe(fields []pgproto3.FieldDescription) error {
+	m.idx, m.described = -1, true
+	for i, f := range fields {
+		if string(f.Name) == "fail_describe" {
+			return errors.New("column fail_describe cannot be masked")
+		}
+		if string(f.Name) == m.Column {
+			m.idx = i
+		}
+	}
+	return nil
+}
+
+// Rewrite implements pg.RowRewriter.
+func (m *Masker) Rewrite(values [][]byte) [][]byte {
+	if !m.described {
+		for i := range values {
+			values[i] = m.Mask // columns unknown: mask everything
+		}
+		return values
+	}
+	if m.idx >= 0 && m.idx < len(values) && values[m.idx] != nil {
+		values[m.idx] = m.Mask
+	}
+	return values
+}
+
+// CopyData implements pg.RowRewriter.
+func (m *Masker) CopyData(data []byte) ([]byte, error) {
+	if len(m.CopySecret) == 0 {
+		return data, nil
+	}
+	return bytes.ReplaceAll(data, m.CopySecret, m.Mask), nil
+}
