@@ -45,6 +45,7 @@ func (c *compilation) build(v cue.Value) (*bundle.Policy, []PolicyTest) {
 
 	// Groups first: identities carry their computed memberships.
 	memberOf := map[string][]string{}
+	groupNames := map[string]bool{}
 	for _, name := range sortedKeys(raw.Groups) {
 		g := raw.Groups[name]
 		g.Name = name
@@ -53,6 +54,7 @@ func (c *compilation) build(v cue.Value) (*bundle.Policy, []PolicyTest) {
 			g.Members = []string{}
 		}
 		g.Pos = c.lookupPos("groups", name)
+		groupNames[name] = true
 		for _, m := range g.Members {
 			memberOf[m] = append(memberOf[m], name)
 		}
@@ -74,11 +76,13 @@ func (c *compilation) build(v cue.Value) (*bundle.Policy, []PolicyTest) {
 		pol.Identities = append(pol.Identities, id)
 	}
 	byTag := map[string][]string{}
+	resourceNames := map[string]bool{}
 	for _, name := range sortedKeys(raw.Resources) {
 		r := raw.Resources[name]
 		r.Name = name
 		r.Pos = c.lookupPos("resources", name)
 		r.Tags = sortedSet(r.Tags)
+		resourceNames[name] = true
 		for _, t := range r.Tags {
 			byTag[t] = append(byTag[t], name)
 		}
@@ -116,7 +120,7 @@ func (c *compilation) build(v cue.Value) (*bundle.Policy, []PolicyTest) {
 		c.rule(&r, where, &pol.Settings)
 		r.Subjects = sortedSet(r.Subjects)
 		r.Resources = sortedSet(r.Resources)
-		r.ResolvedResources = resolveResources(r.Resources, pol.Resources, byTag)
+		r.ResolvedResources = resolveResources(r.Resources, pol.Resources, byTag, resourceNames)
 		if r.Mask != nil {
 			for _, name := range r.Mask.Classifiers {
 				if _, ok := classifiers[name]; ok {
@@ -126,10 +130,17 @@ func (c *compilation) build(v cue.Value) (*bundle.Policy, []PolicyTest) {
 					b.Name = name
 					b.Builtin = true
 					classifiers[name] = b
+					continue
 				}
-				// Unknown classifier names stay as written; the linter
-				// reports them.
+				// The runtime cannot mask with a classifier it does not
+				// have, so an unknown name is an error, not a lint.
+				c.errorf(c.lookupPos("rules", strconv.Itoa(i), "mask", "classifiers"), CodeInvalid,
+					"%s: mask.classifiers: unknown classifier %q (built-in: %s)", where, name, strings.Join(BuiltinClassifierNames(), ", "))
 			}
+		}
+		if r.Approval != nil && r.Approval.Group != "" && !groupNames[r.Approval.Group] {
+			c.errorf(c.lookupPos("rules", strconv.Itoa(i), "approval", "group"), CodeInvalid,
+				"%s: approval.group: unknown group %q", where, r.Approval.Group)
 		}
 		pol.Rules = append(pol.Rules, r)
 	}
@@ -285,10 +296,10 @@ func (c *compilation) test(t *PolicyTest) {
 	t.Expect.MaskedColumns = sortedSet(t.Expect.MaskedColumns)
 }
 
-// resolveResources expands "*" and "tag:T" references. Names that are not
-// resources stay as written (the linter reports them); unknown tags expand
-// to nothing.
-func resolveResources(refs []string, all []bundle.Resource, byTag map[string][]string) []string {
+// resolveResources expands "*" and "tag:T" references into resource names.
+// Names that are not resources and unknown tags expand to nothing (they stay
+// as written in Rule.Resources, where the linter reports them).
+func resolveResources(refs []string, all []bundle.Resource, byTag map[string][]string, known map[string]bool) []string {
 	out := []string{}
 	if len(refs) == 0 {
 		refs = []string{"*"}
@@ -302,7 +313,9 @@ func resolveResources(refs []string, all []bundle.Resource, byTag map[string][]s
 		case strings.HasPrefix(ref, "tag:"):
 			out = append(out, byTag[strings.TrimPrefix(ref, "tag:")]...)
 		default:
-			out = append(out, ref)
+			if known[ref] {
+				out = append(out, ref)
+			}
 		}
 	}
 	out = sortedSet(out)

@@ -44,6 +44,10 @@ const (
 	schemaRelPathInGatehouseModule = "compiler/schema/schema.cue"
 )
 
+// ErrNoSourceTime is returned when a Source has no Time: the bundle's
+// not-before time and default serial come from it, never from the clock.
+var ErrNoSourceTime = errors.New("policy source has no time")
+
 // Options control compilation.
 type Options struct {
 	// Serial is the bundle serial; zero means the source time in Unix
@@ -75,6 +79,9 @@ func Compile(src *Source, opts Options) (res *Result, err error) {
 	if src == nil || len(src.Files) == 0 {
 		return nil, fmt.Errorf("compile: %w", ErrNoPolicyFiles)
 	}
+	if src.Time.IsZero() {
+		return nil, fmt.Errorf("compile: %w", ErrNoSourceTime)
+	}
 	if opts.ValidFor < 0 {
 		return nil, fmt.Errorf("compile: negative validity %s", opts.ValidFor)
 	}
@@ -102,14 +109,20 @@ func Compile(src *Source, opts Options) (res *Result, err error) {
 	if err != nil {
 		return nil, err
 	}
+	b := &bundle.Bundle{Manifest: m, Policy: *pol}
+	if err := b.Validate(); err != nil {
+		// Everything Validate checks is checked above with a position; a
+		// failure here is a compiler defect, reported rather than hidden.
+		return nil, fmt.Errorf("compile: compiled bundle does not validate: %w", err)
+	}
 	c.diags.Sort()
-	return &Result{Bundle: &bundle.Bundle{Manifest: m, Policy: *pol}, Tests: tests, Diagnostics: c.diags}, nil
+	return &Result{Bundle: b, Tests: tests, Diagnostics: c.diags}, nil
 }
 
 func manifest(src *Source, pol *bundle.Policy, opts Options) (bundle.Manifest, error) {
-	digest, err := PolicyDigest(pol)
+	digest, err := bundle.PolicyDigest(pol)
 	if err != nil {
-		return bundle.Manifest{}, err
+		return bundle.Manifest{}, fmt.Errorf("compile: %w", err)
 	}
 	sd := src.Digest()
 	rev := src.Revision
@@ -355,7 +368,7 @@ func (c *compilation) cueDiags(err error, code string) {
 	var order []string
 	for _, e := range errs {
 		f, a := e.Msg()
-		msg := fmt.Sprintf(f, a...)
+		msg := strings.ReplaceAll(fmt.Sprintf(f, a...), virtualRoot+"/", "")
 		labels := unquoteAll(e.Path())
 		p := strings.Join(e.Path(), ".")
 		pos := c.errPos(e, labels)

@@ -6,7 +6,7 @@
 //
 //	LoadDir(dir) | LoadGit(repo, rev, dir)  ->  *Source (files in memory)
 //	Compile(src, opts)                      ->  *Result{Bundle, Tests} | *InvalidPolicyError{Diagnostics}
-//	EncodeBundle(result.Bundle)             ->  canonical JSON bytes
+//	bundle.Encode(result.Bundle)            ->  canonical JSON bytes
 //
 // A Source holds the policy package's .cue files and the repository's
 // cue.mod, keyed by path relative to the module root; LoadGit reads them
@@ -27,12 +27,15 @@
 //   - Order: identities, groups, resources and classifiers are sorted by
 //     name, rules keep declaration order with Index set, and every list
 //     inside them is sorted and de-duplicated, as runtime/bundle requires.
-//   - Unknown references (identities, groups, resources, tags, classifiers
-//     that are not declared) are kept as written; compiler/lint reports
-//     them.
+//   - Unknown subjects, resource names and tags are kept as written in
+//     Rule.Subjects and Rule.Resources and match nothing (compiler/lint
+//     reports them); ResolvedResources holds only declared resources.
+//     References the runtime dereferences (mask classifiers, approval
+//     groups) must exist: an unknown one is a compile error.
 //   - Diagnostics carry positions relative to the repository root and are
 //     sorted by file, line and column.
 //
-// The canonical encoding is encoding/json over the bundle structs (fixed
-// field order, sorted map keys); PolicyDigest hashes the encoded Policy.
+// The canonical encoding and the policy digest are runtime/bundle's
+// (bundle.Encode, bundle.PolicyDigest); Compile validates the bundle it
+// returns with bundle.Validate.
 package compiler

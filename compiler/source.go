@@ -86,10 +86,11 @@ func (s *Source) Digest() string {
 
 // wanted reports whether a path relative to the policy dir or to cue.mod
 // belongs to the source: CUE files the CUE loader would read (it ignores
-// names starting with "." or "_").
+// names starting with "." or "_" and CUE test files).
 func wanted(name string) bool {
 	base := path.Base(name)
-	return strings.HasSuffix(base, ".cue") && !strings.HasPrefix(base, ".") && !strings.HasPrefix(base, "_")
+	return strings.HasSuffix(base, ".cue") && !strings.HasSuffix(base, "_test.cue") &&
+		!strings.HasPrefix(base, ".") && !strings.HasPrefix(base, "_")
 }
 
 // skipDir reports whether a directory below the policy dir is ignored.
