@@ -25,6 +25,18 @@ const (
 //
 // Every error is a *VerificationError. Decode never panics.
 func Decode(data []byte) (*Bundle, error) {
+	b, err := decodeUnchecked(data)
+	if err != nil {
+		return nil, err
+	}
+	if err := b.Validate(); err != nil {
+		return nil, err
+	}
+	return b, nil
+}
+
+// decodeUnchecked is Decode without Validate.
+func decodeUnchecked(data []byte) (*Bundle, error) {
 	if len(data) > MaxBundleSize {
 		return nil, reject(ErrTooLarge, "%d bytes exceeds the limit of %d", len(data), MaxBundleSize)
 	}
@@ -35,9 +47,6 @@ func Decode(data []byte) (*Bundle, error) {
 		if v, ok := probeFormatVersion(data); ok && v != FormatVersion {
 			return nil, reject(ErrFormatVersion, "format version %d, want %d", v, FormatVersion)
 		}
-		return nil, err
-	}
-	if err := b.Validate(); err != nil {
 		return nil, err
 	}
 	return &b, nil

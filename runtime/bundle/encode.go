@@ -23,11 +23,33 @@ func Encode(b *Bundle) ([]byte, error) {
 	c := *b
 	c.Manifest.NotBefore = c.Manifest.NotBefore.UTC()
 	c.Manifest.Expires = c.Manifest.Expires.UTC()
-	if err := c.Validate(); err != nil {
+	if err := c.validateStructure(); err != nil {
 		return nil, err
 	}
-	out, err := canonical(&c)
+	return encodeChecked(&c)
+}
+
+// encodeChecked encodes a structurally valid bundle and checks its policy
+// digest, hashing the policy's bytes inside the bundle encoding rather than
+// encoding the policy a second time.
+func encodeChecked(b *Bundle) ([]byte, error) {
+	out, err := canonical(b)
 	if err != nil {
+		return nil, err
+	}
+	m, err := canonical(&b.Manifest)
+	if err != nil {
+		return nil, err
+	}
+	var digest string
+	prefix := len(`{"manifest":`) + len(m) + len(`,"policy":`)
+	if len(out) > prefix && bytes.HasPrefix(out, []byte(`{"manifest":`)) &&
+		bytes.Equal(out[len(`{"manifest":`):prefix], append(m, `,"policy":`...)) {
+		digest = digestOf(out[prefix : len(out)-1])
+	} else if digest, err = PolicyDigest(&b.Policy); err != nil {
+		return nil, err
+	}
+	if err := checkDigest(b.Manifest.PolicyDigest, digest); err != nil {
 		return nil, err
 	}
 	return append(out, '\n'), nil

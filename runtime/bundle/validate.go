@@ -21,6 +21,25 @@ import (
 // written resource patterns that name nothing are allowed: they match
 // nothing.
 func (b *Bundle) Validate() error {
+	if err := b.validateStructure(); err != nil {
+		return err
+	}
+	got, err := PolicyDigest(&b.Policy)
+	if err != nil {
+		return err
+	}
+	return checkDigest(b.Manifest.PolicyDigest, got)
+}
+
+func checkDigest(manifest, computed string) error {
+	if manifest != computed {
+		return reject(ErrDigestMismatch, "manifest says %s, policy hashes to %s", manifest, computed)
+	}
+	return nil
+}
+
+// validateStructure is Validate without the policy digest comparison.
+func (b *Bundle) validateStructure() error {
 	if b == nil {
 		return reject(ErrMalformed, "nil bundle")
 	}
@@ -47,17 +66,7 @@ func (b *Bundle) Validate() error {
 		return reject(ErrMalformed, "manifest: expires %s is not after not_before %s",
 			m.Expires.Format(time.RFC3339), m.NotBefore.Format(time.RFC3339))
 	}
-	if err := validatePolicy(&b.Policy); err != nil {
-		return err
-	}
-	got, err := PolicyDigest(&b.Policy)
-	if err != nil {
-		return err
-	}
-	if got != m.PolicyDigest {
-		return reject(ErrDigestMismatch, "manifest says %s, policy hashes to %s", m.PolicyDigest, got)
-	}
-	return nil
+	return validatePolicy(&b.Policy)
 }
 
 func validDigest(s string) bool {

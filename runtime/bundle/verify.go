@@ -151,11 +151,16 @@ func (v *Verifier) VerifyDetailed(data []byte) (*Verified, error) {
 			}
 		}
 	}
-	b, err := Decode(payload)
+	// Decode and Validate, sharing one encoding between the digest check
+	// and the canonical-form check.
+	b, err := decodeUnchecked(payload)
 	if err != nil {
 		return nil, err
 	}
-	canon, err := Encode(b)
+	if err := b.validateStructure(); err != nil {
+		return nil, err
+	}
+	canon, err := encodeChecked(b)
 	if err != nil {
 		return nil, err
 	}
