@@ -1,0 +1,72 @@
+package sqlite
+
+// migrations are applied in order; the index+1 is the schema version
+// recorded in schema_version. Never edit a released migration: append.
+var migrations = []string{
+	`CREATE TABLE sessions (
+		id              TEXT PRIMARY KEY,
+		identity        TEXT NOT NULL,
+		identity_kind   TEXT NOT NULL,
+		groups_json     TEXT NOT NULL,
+		claims          TEXT NOT NULL,
+		resource        TEXT NOT NULL,
+		resource_type   TEXT NOT NULL,
+		client_addr     TEXT NOT NULL,
+		gateway_id      TEXT NOT NULL,
+		bundle_revision TEXT NOT NULL,
+		started_at      INTEGER NOT NULL,
+		ended_at        INTEGER,
+		end_reason      TEXT NOT NULL DEFAULT ''
+	);
+	CREATE INDEX sessions_started ON sessions (started_at);
+	CREATE INDEX sessions_identity ON sessions (identity, started_at);
+	CREATE INDEX sessions_resource ON sessions (resource, started_at);
+	CREATE INDEX sessions_ended ON sessions (ended_at);
+	CREATE TABLE events (
+		session_id      TEXT NOT NULL REFERENCES sessions (id) ON DELETE CASCADE,
+		seq             INTEGER NOT NULL,
+		ts              INTEGER NOT NULL,
+		kind            TEXT NOT NULL,
+		protocol        TEXT NOT NULL,
+		command         TEXT NOT NULL,
+		facts           TEXT NOT NULL,
+		effect          TEXT NOT NULL,
+		rule_ids        TEXT NOT NULL,
+		bundle_revision TEXT NOT NULL,
+		reason          TEXT NOT NULL,
+		approval_id     TEXT NOT NULL,
+		masked          INTEGER NOT NULL,
+		duration_us     INTEGER NOT NULL,
+		row_count       INTEGER NOT NULL,
+		error_msg       TEXT NOT NULL,
+		results         TEXT NOT NULL,
+		prev_hash       TEXT NOT NULL,
+		hash            TEXT NOT NULL,
+		PRIMARY KEY (session_id, seq)
+	) WITHOUT ROWID;
+	CREATE INDEX events_ts ON events (ts);
+	CREATE TABLE approvals (
+		id          TEXT PRIMARY KEY,
+		session_id  TEXT NOT NULL,
+		identity    TEXT NOT NULL,
+		resource    TEXT NOT NULL,
+		command     TEXT NOT NULL,
+		rule_id     TEXT NOT NULL,
+		group_name  TEXT NOT NULL,
+		count       INTEGER NOT NULL,
+		status      TEXT NOT NULL,
+		created_at  INTEGER NOT NULL,
+		expires_at  INTEGER NOT NULL,
+		resolved_at INTEGER
+	);
+	CREATE INDEX approvals_status ON approvals (status, created_at);
+	CREATE TABLE approval_votes (
+		approval_id TEXT NOT NULL REFERENCES approvals (id) ON DELETE CASCADE,
+		ord         INTEGER NOT NULL,
+		approver    TEXT NOT NULL,
+		decision    TEXT NOT NULL,
+		reason      TEXT NOT NULL,
+		ts          INTEGER NOT NULL,
+		PRIMARY KEY (approval_id, approver)
+	);`,
+}
