@@ -23,7 +23,11 @@ func newRootCmd() *cobra.Command {
 	})
 	// Subcommands, one file each. Keep this list sorted.
 	root.AddCommand(
-	// subcommands are registered here
+		// subcommands are registered here
+		newInspectCmd(),
+		newKeygenCmd(),
+		newSignCmd(),
+		newVerifyCmd(),
 	)
 	return root
 }
