@@ -104,7 +104,8 @@ type Decision struct {
 	// Record is the record spec of the first rule in RuleIDs that has one.
 	Record *bundle.RecordSpec
 
-	cand    []int32 // scratch: candidate rule indices (slow path)
+	cand    []int32    // scratch: candidate rule indices (slow path)
+	tables  []tableRef // scratch: the statement's tables, split
 	matched []int32 // scratch: matching rule indices
 }
 
@@ -315,6 +316,11 @@ func (e *Engine) Decide(req *Request, d *Decision) {
 	}
 	// Merge the two sorted, disjoint candidate lists, evaluating in rule
 	// order.
+	var tables []tableRef
+	if req.SQL != nil {
+		d.tables = splitTables(d.tables, req.SQL.Tables)
+		tables = d.tables
+	}
 	matched := d.matched[:0]
 	anyl := ri.any
 	i, j := 0, 0
@@ -327,7 +333,7 @@ func (e *Engine) Decide(req *Request, d *Decision) {
 			c = anyl[j]
 			j++
 		}
-		if e.rules[c].matches(req) {
+		if e.rules[c].matches(req, tables) {
 			matched = append(matched, c)
 		}
 	}

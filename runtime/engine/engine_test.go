@@ -580,7 +580,11 @@ func referenceDecide(e *Engine, req *Request) Decision {
 				subj = true
 			}
 		}
-		if subj && e.rules[i].matches(req) {
+		var tables []tableRef
+		if req.SQL != nil {
+			tables = splitTables(nil, req.SQL.Tables)
+		}
+		if subj && e.rules[i].matches(req, tables) {
 			matched = append(matched, i)
 		}
 	}

@@ -8,7 +8,7 @@ import (
 
 // maxCachedReasons bounds the default-deny reason cache; beyond it reasons
 // are formatted on every call.
-const maxCachedReasons = 8192
+const maxCachedReasons = 1 << 16
 
 // maxReasonPart bounds how much of a client-supplied string a reason quotes.
 const maxReasonPart = 128

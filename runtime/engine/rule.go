@@ -143,7 +143,7 @@ func parseExpiry(s string) (time.Time, error) {
 
 // matches reports whether the rule applies to req (subjects and resources
 // are checked by the index, not here).
-func (r *rule) matches(req *Request) bool {
+func (r *rule) matches(req *Request, tables []tableRef) bool {
 	if !r.expires.IsZero() && (req.Time.IsZero() || !req.Time.Before(r.expires)) {
 		return false
 	}
@@ -152,7 +152,7 @@ func (r *rule) matches(req *Request) bool {
 	}
 	switch {
 	case r.sql != nil:
-		return req.SQL != nil && r.sql.match(req.SQL, r.grant)
+		return req.SQL != nil && r.sql.match(req.SQL, tables, r.grant)
 	case r.ssh != nil:
 		return req.SSH != nil && r.ssh.match(req.SSH)
 	case r.http != nil:
@@ -203,6 +203,19 @@ func compileTable(p string) (tablePattern, error) {
 		table = ""
 	}
 	return tablePattern{schema: schema, table: table}, nil
+}
+
+// tableRef is a statement's table split into schema and table.
+type tableRef struct{ schema, table string }
+
+// splitTables splits every table of the facts into dst.
+func splitTables(dst []tableRef, tables []string) []tableRef {
+	dst = dst[:0]
+	for _, t := range tables {
+		schema, table := splitTable(t)
+		dst = append(dst, tableRef{schema, table})
+	}
+	return dst
 }
 
 // splitTable splits a classifier table name into schema and table; a bare
@@ -365,7 +378,7 @@ func compileSQL(m *bundle.SQLMatch) (*sqlMatch, error) {
 	return s, nil
 }
 
-func (s *sqlMatch) match(f *SQLFacts, grant bool) bool {
+func (s *sqlMatch) match(f *SQLFacts, tables []tableRef, grant bool) bool {
 	if !s.anyStatement && !containsFold(s.statements, f.Kind) {
 		return false
 	}
@@ -374,7 +387,7 @@ func (s *sqlMatch) match(f *SQLFacts, grant bool) bool {
 			return false
 		}
 	}
-	if len(s.tables) > 0 && !s.matchTables(f.Tables, grant) {
+	if len(s.tables) > 0 && !s.matchTables(tables, grant) {
 		return false
 	}
 	if len(s.columns) > 0 && !s.matchColumns(f.Columns, grant) {
@@ -384,12 +397,11 @@ func (s *sqlMatch) match(f *SQLFacts, grant bool) bool {
 }
 
 // matchTables: a grant must cover every table; otherwise one is enough.
-func (s *sqlMatch) matchTables(tables []string, grant bool) bool {
+func (s *sqlMatch) matchTables(tables []tableRef, grant bool) bool {
 	for _, t := range tables {
-		schema, table := splitTable(t)
 		hit := false
 		for i := range s.tables {
-			if s.tables[i].match(schema, table) {
+			if s.tables[i].match(t.schema, t.table) {
 				hit = true
 				break
 			}
