@@ -51,9 +51,9 @@ func TestQueryModesAndMasking(t *testing.T) {
 					t.Fatalf("round %d: %v", i, err)
 				}
 				type row struct {
-					id          int
-					name        string
-					email       *string
+					id    int
+					name  string
+					email *string
 				}
 				var got []row
 				for rows.Next() {
