@@ -19,13 +19,13 @@ type Config struct {
 	StateDir string    `mapstructure:"state_dir"`
 	Log      LogConfig `mapstructure:"log"`
 
-	Bundle     BundleConfig              `mapstructure:"bundle"`
-	Admin      AdminConfig               `mapstructure:"admin"`
-	Identity   IdentityConfig            `mapstructure:"identity"`
-	Recording  RecordingConfig           `mapstructure:"recording"`
-	Approvals  ApprovalsConfig           `mapstructure:"approvals"`
-	Postgres   PostgresConfig            `mapstructure:"postgres"`
-	Resources  map[string]ResourceConfig `mapstructure:"resources"`
+	Bundle    BundleConfig              `mapstructure:"bundle"`
+	Admin     AdminConfig               `mapstructure:"admin"`
+	Identity  IdentityConfig            `mapstructure:"identity"`
+	Recording RecordingConfig           `mapstructure:"recording"`
+	Approvals ApprovalsConfig           `mapstructure:"approvals"`
+	Postgres  PostgresConfig            `mapstructure:"postgres"`
+	Resources map[string]ResourceConfig `mapstructure:"resources"`
 	// ShutdownGrace bounds how long open connections may finish their
 	// current command after a shutdown signal.
 	ShutdownGrace time.Duration `mapstructure:"shutdown_grace"`
