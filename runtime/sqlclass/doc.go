@@ -1,0 +1,44 @@
+// Package sqlclass classifies PostgreSQL statements for policy decisions and
+// result masking.
+//
+// A Classifier turns one query string (which may hold several statements)
+// into one Statement per statement: its kind ("select", "delete",
+// "transaction", ...), the tables it reads and writes, the columns and
+// functions it references, the subset of those functions that are
+// dangerous, and, for statements that return rows, where each output column
+// comes from (OutputColumns), which the masker uses to decide what to hide.
+//
+// Postgres parses with the PostgreSQL parser itself (pg_query, cgo). Parsing
+// costs tens of microseconds, so the proxy wraps it in a Cache, a bounded LRU
+// keyed by the query text that returns shared, immutable results.
+//
+// Invariants:
+//
+//   - Unparseable input yields an error wrapping ErrUnparseable (a *ParseError
+//     with the parser's message and position); the caller denies. Input that
+//     holds only comments or whitespace yields zero statements and no error.
+//   - Classification never panics on any input: every node of the parse tree
+//     is checked before use, and nesting beyond MaxDepth is an error.
+//   - Reporting errs on the side of more: a name that could be a table is
+//     reported as a table; a column that cannot be attributed to one relation
+//     is reported as "?.column" and, in OutputColumns, carries every relation
+//     in scope as a candidate source.
+//   - Statements are immutable once returned; callers must not modify them,
+//     because the Cache hands the same values to every caller.
+//
+// Naming conventions: tables are schema-qualified as written
+// ("public.orders" if written so, "orders" if not); unquoted identifiers are
+// lower case (the parser folds them), quoted identifiers keep their case.
+// Columns are "table.column" with the table as written, "?.column" when the
+// relation is ambiguous, "table.*" for star and whole-row references.
+// Functions are lower case and schema-qualified as written, except that
+// functions the parser generates for SQL syntax (SUBSTRING(x FROM y),
+// EXTRACT, ...) are reported without their implicit "pg_catalog." prefix.
+//
+// Wrapping statements (EXPLAIN, PREPARE, DECLARE CURSOR, COPY (query),
+// CREATE TABLE AS) carry the wrapped statement in Inner and also copy its
+// tables, columns and functions up, so a policy that looks only at the
+// outer statement still sees everything the statement touches. EXPLAIN
+// ANALYZE executes its statement, so its Kind is the inner statement's
+// kind (SubKind "explain analyze").
+package sqlclass

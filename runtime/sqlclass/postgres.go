@@ -1,0 +1,94 @@
+package sqlclass
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+
+	pg_query "github.com/pganalyze/pg_query_go/v6"
+	"github.com/pganalyze/pg_query_go/v6/parser"
+)
+
+// DefaultMaxQueryBytes bounds the query text Postgres accepts by default.
+const DefaultMaxQueryBytes = 1 << 20
+
+// MaxDepth bounds how deeply the classifier follows the parse tree.
+const MaxDepth = 1000
+
+// PostgresConfig configures a Postgres classifier.
+type PostgresConfig struct {
+	// MaxQueryBytes bounds the length of a query string; longer input is
+	// rejected with ErrTooLarge. Zero means DefaultMaxQueryBytes.
+	MaxQueryBytes int
+}
+
+// Validate checks the configuration and fills defaults.
+func (c *PostgresConfig) Validate() error {
+	if c.MaxQueryBytes < 0 {
+		return fmt.Errorf("sqlclass: max query bytes %d: must not be negative", c.MaxQueryBytes)
+	}
+	if c.MaxQueryBytes == 0 {
+		c.MaxQueryBytes = DefaultMaxQueryBytes
+	}
+	return nil
+}
+
+// Postgres classifies PostgreSQL statements with the PostgreSQL parser. It
+// is safe for concurrent use and holds no state besides its configuration.
+type Postgres struct {
+	maxBytes int
+}
+
+var _ Classifier = (*Postgres)(nil)
+
+// NewPostgres returns a PostgreSQL classifier.
+func NewPostgres(cfg PostgresConfig) (*Postgres, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	return &Postgres{maxBytes: cfg.MaxQueryBytes}, nil
+}
+
+// Classify implements Classifier.
+func (p *Postgres) Classify(sql string) ([]Statement, error) {
+	if len(sql) > p.maxBytes {
+		return nil, fmt.Errorf("classify: %d bytes, limit %d: %w", len(sql), p.maxBytes, ErrTooLarge)
+	}
+	if i := strings.IndexByte(sql, 0); i >= 0 {
+		// The parser reads a C string; a NUL would hide the rest of the text.
+		return nil, &ParseError{Message: "query contains a NUL byte", Position: i + 1}
+	}
+	tree, err := pg_query.Parse(sql)
+	if err != nil {
+		var pe *parser.Error
+		if errors.As(err, &pe) {
+			return nil, &ParseError{Message: pe.Message, Position: pe.Cursorpos}
+		}
+		return nil, &ParseError{Message: err.Error()}
+	}
+	stmts := tree.GetStmts()
+	out := make([]Statement, 0, len(stmts))
+	for _, raw := range stmts {
+		text := stmtText(sql, raw)
+		st, err := classifyNode(raw.GetStmt(), text)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, st)
+	}
+	return out, nil
+}
+
+// stmtText cuts a statement's own text from the query, guarding against
+// out-of-range locations.
+func stmtText(sql string, raw *pg_query.RawStmt) string {
+	start := int(raw.GetStmtLocation())
+	if start < 0 || start > len(sql) {
+		start = 0
+	}
+	end := len(sql)
+	if n := int(raw.GetStmtLen()); n > 0 && start+n <= len(sql) {
+		end = start + n
+	}
+	return strings.TrimSpace(sql[start:end])
+}
