@@ -190,7 +190,8 @@ func New(cfg Config) (*Recorder, error) {
 // writes queued items in batches until ctx is done or Close is called, and
 // finally flushes what is queued within CloseTimeout. It returns nil after
 // a complete flush, ErrUnflushed if items remained, or an error if the
-// spool cannot be opened.
+// spool cannot be opened. If Close was called before Run, Close has
+// flushed and Run returns nil at once.
 func (r *Recorder) Run(ctx context.Context) error {
 	r.stateMu.Lock()
 	if r.running {

@@ -38,9 +38,9 @@ var errSpoolCorrupt = errors.New("spool record corrupt")
 
 // spoolItem is the serialised form of a queue item.
 type spoolItem struct {
-	Op      string         `json:"op"`
-	Session *spoolSession  `json:"session,omitempty"`
-	Event   *spoolEvent    `json:"event,omitempty"`
+	Op      string        `json:"op"`
+	Session *spoolSession `json:"session,omitempty"`
+	Event   *spoolEvent   `json:"event,omitempty"`
 }
 
 type spoolSession struct {

@@ -110,9 +110,9 @@ func mustCreate(t *testing.T, s record.Backend, sess record.Session) {
 func fullEvent(i int, at time.Time) record.Event {
 	return record.Event{
 		Time: at, Kind: record.KindCommand, Protocol: "postgres",
-		Command:        fmt.Sprintf("SELECT * FROM orders WHERE id = %d", i),
-		Facts:          json.RawMessage(`{"kind":"select","tables":["orders"],"has_where":true}`),
-		Effect:         "allow", RuleIDs: []string{"read-orders", "mask-pii"}, BundleRevision: "rev-1",
+		Command: fmt.Sprintf("SELECT * FROM orders WHERE id = %d", i),
+		Facts:   json.RawMessage(`{"kind":"select","tables":["orders"],"has_where":true}`),
+		Effect:  "allow", RuleIDs: []string{"read-orders", "mask-pii"}, BundleRevision: "rev-1",
 		Reason: "allowed by read-orders", ApprovalID: "ap-1", Masked: true, DurationMicros: int64(1000 + i),
 		Rows: int64(i), Error: "", Results: json.RawMessage(`[["1","a***@example.com"]]`),
 	}
@@ -868,8 +868,10 @@ func testRecorderFailClosed(t *testing.T, s record.Backend) {
 	if !errors.Is(err, record.ErrUnflushed) {
 		t.Fatalf("Close: got %v, want ErrUnflushed", err)
 	}
-	if runErr := <-done; !errors.Is(runErr, record.ErrUnflushed) {
-		t.Fatalf("Run: got %v, want ErrUnflushed", runErr)
+	// Run reports the same, unless it had not started before Close (then
+	// Close flushed by itself and Run returns nil).
+	if runErr := <-done; runErr != nil && !errors.Is(runErr, record.ErrUnflushed) {
+		t.Fatalf("Run: got %v, want ErrUnflushed or nil", runErr)
 	}
 }
 
