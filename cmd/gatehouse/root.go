@@ -24,8 +24,10 @@ func newRootCmd() *cobra.Command {
 	// Subcommands, one file each. Keep this list sorted.
 	root.AddCommand(
 		// subcommands are registered here
+		newDiffCmd(),
 		newInspectCmd(),
 		newKeygenCmd(),
+		newLintCmd(),
 		newSignCmd(),
 		newTokenCmd(),
 		newVerifyCmd(),
