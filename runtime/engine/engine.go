@@ -106,7 +106,7 @@ type Decision struct {
 
 	cand    []int32    // scratch: candidate rule indices (slow path)
 	tables  []tableRef // scratch: the statement's tables, split
-	matched []int32 // scratch: matching rule indices
+	matched []int32    // scratch: matching rule indices
 }
 
 // Engine evaluates requests against one bundle. It is immutable after New
