@@ -31,6 +31,7 @@ type keySet struct {
 	clock           func() time.Time
 	refreshInterval time.Duration
 	ttl             time.Duration
+	fetchTimeout    time.Duration
 	log             *slog.Logger
 
 	fetchMu sync.Mutex // held for the duration of one fetch
@@ -103,7 +104,13 @@ func (s *keySet) refresh(ctx context.Context, seen uint64) keySnapshot {
 	if snap := s.snapshot(); snap.generation != seen {
 		return snap // someone else fetched while we waited
 	}
-	keys, err := s.load(ctx)
+	// The fetch is detached from the caller's cancellation: a client that
+	// disconnects mid-fetch must not turn into a recorded failure that
+	// blocks every other caller for a refresh interval. It stays bounded by
+	// fetchTimeout.
+	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.fetchTimeout)
+	keys, err := s.load(fctx)
+	cancel()
 	now := s.clock()
 	s.mu.Lock()
 	s.generation++

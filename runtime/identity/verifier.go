@@ -66,6 +66,7 @@ func New(cfg Config) (*Verifier, error) {
 				clock:           cfg.Clock,
 				refreshInterval: cfg.KeyRefreshInterval,
 				ttl:             cfg.KeyCacheTTL,
+				fetchTimeout:    DefaultHTTPTimeout,
 				log:             log,
 			},
 		}
@@ -87,7 +88,9 @@ type header struct {
 }
 
 // Verify checks rawToken and returns its claims. It fetches the issuer's key
-// set when needed, bounded by ctx. Every failure wraps one of the sentinel
+// set when needed; such a fetch is shared by concurrent callers, keeps ctx's
+// values but not its cancellation, and is bounded by DefaultHTTPTimeout (and
+// the HTTPClient's own timeout). Every failure wraps one of the sentinel
 // errors of this package; the error text never contains the token.
 func (v *Verifier) Verify(ctx context.Context, rawToken string) (*Claims, error) {
 	if len(rawToken) > MaxTokenSize {
@@ -145,6 +148,10 @@ func (v *Verifier) Verify(ctx context.Context, rawToken string) (*Claims, error)
 	return c, nil
 }
 
+// maxVerifyTries bounds the signature checks spent on one token (a token
+// without kid is tried against every fitting key).
+const maxVerifyTries = 8
+
 // verifyWithKeys tries the candidate keys whose type fits alg and returns
 // the verified payload.
 func verifyWithKeys(jws *jose.JSONWebSignature, alg string, keys []jose.JSONWebKey) ([]byte, error) {
@@ -156,6 +163,9 @@ func verifyWithKeys(jws *jose.JSONWebSignature, alg string, keys []jose.JSONWebK
 		}
 		if !keyFitsAlg(k, alg) {
 			continue
+		}
+		if tried == maxVerifyTries {
+			break
 		}
 		tried++
 		if payload, err := jws.Verify(k); err == nil {

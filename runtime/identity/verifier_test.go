@@ -477,3 +477,50 @@ func TestClaimsLogValueOmitsRaw(t *testing.T) {
 		t.Fatalf("log = %q", sb.String())
 	}
 }
+
+func TestCancelledCallerDoesNotPoisonKeySet(t *testing.T) {
+	t.Parallel()
+	clock := newTestClock()
+	k := newECKey(t, "k1")
+	idp := newFakeIdP(t, k)
+	v, err := identity.New(identity.Config{
+		Issuers: []identity.IssuerConfig{{Issuer: idp.URL(), Audience: testAudience}},
+		Clock:   clock.Now,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok := k.sign(t, stdClaims(idp.URL(), testAudience, clock.Now()))
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	// The first caller has already gone away; the key set is still loaded.
+	_, _ = v.Verify(ctx, tok)
+	if _, err := v.Verify(context.Background(), tok); err != nil {
+		t.Fatalf("after cancelled first caller: %v", err)
+	}
+	if got := idp.jwksHits.Load(); got != 1 {
+		t.Fatalf("jwks fetches = %d, want 1", got)
+	}
+}
+
+func TestTokenWithoutKid(t *testing.T) {
+	t.Parallel()
+	clock := newTestClock()
+	k1, k2 := newECKey(t, "k1"), newECKey(t, "k2")
+	r := newRSAKey(t, "r1")
+	v, err := identity.New(identity.Config{
+		Issuers: []identity.IssuerConfig{{Issuer: "https://i.example", Audience: testAudience, JWKS: jwks(t, r, k1, k2)}},
+		Clock:   clock.Now,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	claims := stdClaims("https://i.example", testAudience, clock.Now())
+	if _, err := v.Verify(context.Background(), k2.signAs(t, jose.ES256, "", claims)); err != nil {
+		t.Fatalf("no kid, second key: %v", err)
+	}
+	stranger := newECKey(t, "")
+	if _, err := v.Verify(context.Background(), stranger.signAs(t, jose.ES256, "", claims)); !errors.Is(err, identity.ErrSignature) {
+		t.Fatalf("no kid, unknown key: %v, want ErrSignature", err)
+	}
+}
