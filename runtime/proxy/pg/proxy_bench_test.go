@@ -3,7 +3,11 @@ package pg_test
 import (
 	"context"
 	"net"
+	"net/url"
+	"os/exec"
+	"regexp"
 	"runtime"
+	"strconv"
 	"testing"
 
 	"github.com/jackc/pgx/v5"
@@ -98,4 +102,43 @@ func TestIdleConnectionMemory(t *testing.T) {
 	if per > 64<<10 {
 		t.Fatalf("idle connection holds %d bytes, want < 64 KiB", per)
 	}
+}
+
+// BenchmarkPgbenchSelectOnly runs pgbench -S with 8 clients directly and
+// through the proxy and reports both throughputs and their ratio. It runs
+// once regardless of b.N (pgbench times itself).
+func BenchmarkPgbenchSelectOnly(b *testing.B) {
+	pgbench, err := exec.LookPath("pgbench")
+	if err != nil {
+		b.Fatal("pgbench not found: install postgresql-contrib")
+	}
+	e := startProxy(b, newHooks(), nil)
+	e.hooks.MaskColumn, e.hooks.CopySecret = "", ""
+	u, _ := url.Parse(e.backend)
+	dhost, dport, _ := net.SplitHostPort(u.Host)
+	phost, pport, _ := net.SplitHostPort(e.addr)
+	run := func(args ...string) string {
+		cmd := exec.Command(pgbench, args...)
+		cmd.Env = psqlEnv(testToken)
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			b.Fatalf("pgbench %v: %v\n%s", args, err, out)
+		}
+		return string(out)
+	}
+	run("-i", "-s", "1", "-q", "-h", dhost, "-p", dport, "-U", u.User.Username(), e.db)
+	tps := func(out string) float64 {
+		m := regexp.MustCompile(`tps = ([0-9.]+)`).FindStringSubmatch(out)
+		if m == nil {
+			b.Fatalf("no tps in %s", out)
+		}
+		v, _ := strconv.ParseFloat(m[1], 64)
+		return v
+	}
+	bench := []string{"-S", "-c", "8", "-j", "2", "-T", "10", "-n"}
+	direct := tps(run(append(bench, "-h", dhost, "-p", dport, "-U", u.User.Username(), e.db)...))
+	proxied := tps(run(append(bench, "-h", phost, "-p", pport, "-U", "agent", e.db)...))
+	b.ReportMetric(direct, "direct_tps")
+	b.ReportMetric(proxied, "proxy_tps")
+	b.ReportMetric(proxied/direct, "ratio")
 }

@@ -1,0 +1,110 @@
+package pg
+
+import (
+	"context"
+	"errors"
+
+	"github.com/gatehouse/gatehouse/runtime/bundle"
+	"github.com/gatehouse/gatehouse/runtime/proxy"
+)
+
+// RowPlanner builds the row rewriter that masks the results of an allowed
+// statement. It returns an error when the statement cannot be masked
+// safely; the statement is then denied.
+type RowPlanner interface {
+	Plan(ctx context.Context, sess *proxy.Session, v *proxy.SQLVerdict) (RowRewriter, error)
+}
+
+// PolicyHooks adapts the protocol-independent pipeline to Hooks: the
+// database name in the startup message selects the policy resource.
+type PolicyHooks struct {
+	Pipeline *proxy.Pipeline
+	// Planner masks results; nil means statements that need masking are
+	// denied (never forwarded unmasked).
+	Planner RowPlanner
+}
+
+var _ Hooks = (*PolicyHooks)(nil)
+
+// Authenticate implements Hooks.
+func (h *PolicyHooks) Authenticate(ctx context.Context, req AuthRequest) (Session, error) {
+	addr := ""
+	if req.ClientAddr != nil {
+		addr = req.ClientAddr.String()
+	}
+	s, err := h.Pipeline.Authenticate(ctx, proxy.ConnInfo{
+		Resource: req.Database, Protocol: bundle.ResourcePostgres, ClientAddr: addr, Token: req.Token,
+	})
+	if err != nil {
+		msg := "gatehouse authentication failed"
+		var ae *proxy.AuthError
+		if errors.As(err, &ae) {
+			msg += ": " + ae.Message
+		}
+		return nil, &Error{Severity: "FATAL", Code: "28P01", Message: msg,
+			Hint: "Connect with a fresh token as the password (gatehouse token issue --identity NAME) and the resource name as the database."}
+	}
+	return &policySession{h: h, s: s}, nil
+}
+
+type policySession struct {
+	h *PolicyHooks
+	s *proxy.Session
+}
+
+func (p *policySession) CheckQuery(ctx context.Context, sql string) Verdict {
+	v := p.s.CheckSQL(ctx, sql)
+	if !v.Allow {
+		return Verdict{Err: renderDenied(v.Err)}
+	}
+	out := Verdict{Allow: true, Notices: v.Notices}
+	if v.Wait != nil {
+		out.Wait = func(ctx context.Context) error {
+			if err := v.Wait(ctx); err != nil {
+				var d *proxy.DeniedError
+				if errors.As(err, &d) {
+					return renderDenied(d)
+				}
+				return err
+			}
+			return nil
+		}
+	}
+	if len(v.Masks) > 0 || p.h.Planner != nil {
+		if p.h.Planner == nil {
+			return Verdict{Err: &Error{Code: proxy.CodeInsufficientPrivilege,
+				Message: "gatehouse denied the command: its results must be masked and masking is not available on this listener"}}
+		}
+		rw, err := p.h.Planner.Plan(ctx, p.s, &v)
+		if err != nil {
+			var d *proxy.DeniedError
+			if errors.As(err, &d) {
+				return Verdict{Err: renderDenied(d)}
+			}
+			return Verdict{Err: &Error{Code: proxy.CodeInsufficientPrivilege,
+				Message: "gatehouse denied the command: its results cannot be masked safely: " + err.Error()}}
+		}
+		out.Rows = rw
+	}
+	return out
+}
+
+func (p *policySession) Done(ctx context.Context, res CommandResult) {
+	if res.Denied {
+		return // recorded by the pipeline when it denied
+	}
+	p.s.Done(ctx, proxy.CommandResult{SQL: res.SQL, Rows: res.Rows, Err: res.Err, Duration: res.Duration})
+}
+
+func (p *policySession) Close() { p.s.Close("client disconnected") }
+
+func renderDenied(d *proxy.DeniedError) error {
+	if d == nil {
+		return ErrDenied
+	}
+	code := d.Code
+	if code == "" {
+		code = proxy.CodeInsufficientPrivilege
+	}
+	return &Error{Code: code, Message: d.Message, Detail: d.Detail, Hint: d.Hint, Err: d}
+}
