@@ -107,21 +107,29 @@ type pairState struct {
 }
 
 type version struct {
-	p        *bundle.Policy
-	ix       *scope.Index
-	subjects [][]string
-	res      [][]string
+	p  *bundle.Policy
+	ix *scope.Index
+	// byIdentity lists, per identity, the indexes of the rules that apply
+	// to it, in rule order; resSet holds each rule's resources.
+	byIdentity map[string][]int
+	resSet     []map[string]bool
 }
 
 func newVersion(p *bundle.Policy) *version {
 	if p == nil {
 		p = &bundle.Policy{}
 	}
-	v := &version{p: p, ix: scope.NewIndex(p)}
+	v := &version{p: p, ix: scope.NewIndex(p), byIdentity: map[string][]int{}}
 	for i := range p.Rules {
 		r := &p.Rules[i]
-		v.subjects = append(v.subjects, v.ix.RuleSubjects(r))
-		v.res = append(v.res, v.ix.RuleResources(r))
+		for _, id := range v.ix.RuleSubjects(r) {
+			v.byIdentity[id] = append(v.byIdentity[id], i)
+		}
+		set := map[string]bool{}
+		for _, n := range v.ix.RuleResources(r) {
+			set[n] = true
+		}
+		v.resSet = append(v.resSet, set)
 	}
 	return v
 }
@@ -133,9 +141,9 @@ func (v *version) state(id, res string) *pairState {
 	if rsrc == nil || v.ix.Identity(id) == nil {
 		return st
 	}
-	for i := range v.p.Rules {
+	for _, i := range v.byIdentity[id] {
 		r := &v.p.Rules[i]
-		if !slices.Contains(v.subjects[i], id) || !slices.Contains(v.res[i], res) {
+		if !v.resSet[i][res] {
 			continue
 		}
 		switch r.Effect {
