@@ -206,6 +206,12 @@ func (c *compilation) rule(r *bundle.Rule, where string, s *bundle.Settings) {
 	if n > 1 {
 		c.errorf(pos(), CodeInvalid, "%s: at most one of sql, ssh, http, kubernetes may be set", where)
 	}
+	switch {
+	case r.Effect == bundle.EffectApprove && r.Approval == nil:
+		c.errorf(pos(), CodeIncomplete, "%s: effect \"approve\" requires approval", where)
+	case r.Effect == bundle.EffectMask && r.Mask == nil:
+		c.errorf(pos(), CodeIncomplete, "%s: effect \"mask\" requires mask", where)
+	}
 	if r.Mask != nil {
 		if r.Effect != bundle.EffectMask {
 			c.errorf(pos("mask"), CodeInvalid, "%s: mask is only allowed on rules with effect \"mask\"", where)
