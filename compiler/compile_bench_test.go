@@ -71,7 +71,7 @@ func BenchmarkCompile10000Rules(b *testing.B) {
 	b.ResetTimer()
 	start := cpuTime()
 	defer func() {
-		b.ReportMetric((cpuTime() - start).Seconds()/float64(b.N), "cpu-s/op")
+		b.ReportMetric((cpuTime()-start).Seconds()/float64(b.N), "cpu-s/op")
 	}()
 	for i := 0; i < b.N; i++ {
 		res, err := Compile(src, Options{})
