@@ -28,6 +28,7 @@ func newRootCmd() *cobra.Command {
 		newInspectCmd(),
 		newKeygenCmd(),
 		newLintCmd(),
+		newServeCmd(),
 		newSignCmd(),
 		newTokenCmd(),
 		newVerifyCmd(),
