@@ -414,7 +414,9 @@ func (p *Plan) maskValue(cp *ColumnPlan, v []byte) []byte {
 // RewriteDataRow applies the plan to the values of one DataRow (text or
 // binary as described by the fields; nil is NULL) in place and returns
 // values. Rows with nothing to change cost no allocation. A row whose
-// length differs from the plan has its extra values nulled.
+// length differs from the plan has its extra values nulled. Replaced
+// values may share memory with the plan (the fixed mask text): callers
+// must treat the returned values as read-only.
 func (p *Plan) RewriteDataRow(values [][]byte) [][]byte {
 	if !p.Active() {
 		return values
