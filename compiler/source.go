@@ -189,7 +189,7 @@ func LoadDir(dir string) (*Source, error) {
 	if err := read(abs, true); err != nil {
 		return nil, fmt.Errorf("load policy dir %s: %w", dir, err)
 	}
-	if len(src.Files) == 0 {
+	if !hasPackageFile(src.Files, src.Dir) {
 		return nil, fmt.Errorf("load policy dir %s: %w", dir, ErrNoPolicyFiles)
 	}
 	if cm := filepath.Join(root, "cue.mod"); isDir(cm) {
@@ -199,6 +199,17 @@ func LoadDir(dir string) (*Source, error) {
 	}
 	src.Time = newest.UTC().Truncate(time.Second)
 	return src, nil
+}
+
+// hasPackageFile reports whether files holds a .cue file directly in dir
+// (not only in subdirectories).
+func hasPackageFile(files map[string][]byte, dir string) bool {
+	for name := range files {
+		if path.Dir(name) == dir {
+			return true
+		}
+	}
+	return false
 }
 
 func isDir(p string) bool {
@@ -329,7 +340,7 @@ func LoadGit(repoPath, rev, dir string) (*Source, error) {
 	if err := read(dir, true); err != nil {
 		return nil, fmt.Errorf("load policy dir %s at %s: %w", dir, hash, err)
 	}
-	if len(src.Files) == 0 {
+	if !hasPackageFile(src.Files, relDir) {
 		return nil, fmt.Errorf("load policy dir %s at %s: %w", dir, hash, ErrNoPolicyFiles)
 	}
 	if _, err := tree.Tree(path.Join(root, "cue.mod")); err == nil {
