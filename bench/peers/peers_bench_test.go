@@ -183,6 +183,7 @@ func BenchmarkPeers(b *testing.B) {
 			reqs := f.reqs[name]
 			var d engine.Decision
 			b.ReportAllocs()
+			defer cpuMeter(b)()
 			i := 0
 			for b.Loop() {
 				f.gh.Decide(reqs[i%len(reqs)], &d)
@@ -192,6 +193,7 @@ func BenchmarkPeers(b *testing.B) {
 		b.Run("engine=opa/case="+name, func(b *testing.B) {
 			in := f.opaIn[name]
 			b.ReportAllocs()
+			defer cpuMeter(b)()
 			i := 0
 			for b.Loop() {
 				if _, err := f.opa.Decide(ctx, in[i%len(in)]); err != nil {
@@ -203,6 +205,7 @@ func BenchmarkPeers(b *testing.B) {
 		b.Run("engine=cedar/case="+name, func(b *testing.B) {
 			in := f.cedIn[name]
 			b.ReportAllocs()
+			defer cpuMeter(b)()
 			i := 0
 			for b.Loop() {
 				if _, err := f.cedar.Decide(in[i%len(in)]); err != nil {
@@ -211,6 +214,20 @@ func BenchmarkPeers(b *testing.B) {
 				i++
 			}
 		})
+	}
+}
+
+// cpuMeter reports the benchmark goroutine's thread CPU time per operation
+// as "cpu-ns/op" (call as `defer cpuMeter(b)()` before the loop).
+func cpuMeter(b *testing.B) func() {
+	lockThread()
+	start, ok := threadCPU()
+	return func() {
+		end, ok2 := threadCPU()
+		unlockThread()
+		if ok && ok2 && b.N > 0 {
+			b.ReportMetric(float64((end-start).Nanoseconds())/float64(b.N), "cpu-ns/op")
+		}
 	}
 }
 
