@@ -30,6 +30,7 @@ func newRootCmd() *cobra.Command {
 		newKeygenCmd(),
 		newLintCmd(),
 		newServeCmd(),
+		newSessionsCmd(),
 		newSignCmd(),
 		newTokenCmd(),
 		newVerifyCmd(),
