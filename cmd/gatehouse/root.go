@@ -25,6 +25,7 @@ func newRootCmd() *cobra.Command {
 	root.AddCommand(
 		// subcommands are registered here
 		newBuildCmd(),
+		newDemoCmd(),
 		newDiffCmd(),
 		newInspectCmd(),
 		newKeygenCmd(),

@@ -237,6 +237,9 @@ func (s *Session) checkSQL(ctx context.Context, sql string) SQLVerdict {
 			if r.denied != nil {
 				ev.Reason = r.denied.Message
 			} else {
+				// Allowed on its own; the rules that allowed it did not
+				// decide this outcome, so none are named.
+				ev.RuleIDs = nil
 				ev.Reason = "not executed: another statement in the same message was denied"
 			}
 			s.record(ev)

@@ -1,22 +1,240 @@
 package server
 
 import (
+	"bytes"
 	"context"
-	"errors"
+	"fmt"
+	"strings"
+	"sync"
 
+	"github.com/jackc/pgx/v5/pgproto3"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/gatehouse/gatehouse/runtime/bundle"
+	"github.com/gatehouse/gatehouse/runtime/mask"
 	"github.com/gatehouse/gatehouse/runtime/proxy"
 	"github.com/gatehouse/gatehouse/runtime/proxy/pg"
+	"github.com/gatehouse/gatehouse/runtime/sqlclass"
 )
 
-// maskPlanner builds row rewriters for PostgreSQL results.
-type maskPlanner struct{ s *Server }
+// maskPlanner builds the row rewriters that mask PostgreSQL results. The
+// plan for a result needs the RowDescription, so the rewriter plans lazily
+// on Describe (or on the first COPY line).
+type maskPlanner struct {
+	s *Server
 
-func newMaskPlanner(s *Server) pg.RowPlanner { return &maskPlanner{s: s} }
+	mu       sync.Mutex
+	maskers  map[string]*mask.Masker // by bundle revision
+	catalogs map[string]*catalogConn // by resource name
+}
+
+// catalogConn is a small pool to one backend, used only to resolve the
+// table OID and attribute number of result columns to names.
+type catalogConn struct {
+	pool    *pgxpool.Pool
+	catalog *mask.PGCatalog
+}
+
+func newMaskPlanner(s *Server) *maskPlanner {
+	mp := &maskPlanner{s: s, maskers: map[string]*mask.Masker{}, catalogs: map[string]*catalogConn{}}
+	s.closers = append(s.closers, mp.close)
+	return mp
+}
+
+var _ pg.RowPlanner = (*maskPlanner)(nil)
+
+func (m *maskPlanner) close() error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, c := range m.catalogs {
+		c.pool.Close()
+	}
+	m.catalogs = map[string]*catalogConn{}
+	return nil
+}
+
+func (m *maskPlanner) masker(b *bundle.Bundle) (*mask.Masker, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if mk, ok := m.maskers[b.Manifest.Revision]; ok {
+		return mk, nil
+	}
+	mk, err := mask.New(mask.Config{Classifiers: b.Policy.Classifiers, HashKey: m.s.maskKey})
+	if err != nil {
+		return nil, err
+	}
+	if len(m.maskers) > 4 {
+		clear(m.maskers)
+	}
+	m.maskers[b.Manifest.Revision] = mk
+	return mk, nil
+}
+
+func (m *maskPlanner) catalog(ctx context.Context, resource string) (mask.Catalog, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if c, ok := m.catalogs[resource]; ok {
+		return c.catalog, nil
+	}
+	bc, err := m.s.postgresBackend(ctx, resource)
+	if err != nil {
+		return nil, err
+	}
+	cfg, err := pgxpool.ParseConfig("")
+	if err != nil {
+		return nil, err
+	}
+	host, port, _ := strings.Cut(bc.Address, ":")
+	cfg.ConnConfig.Host = host
+	if port != "" {
+		var p uint16
+		if _, err := fmt.Sscanf(port, "%d", &p); err == nil {
+			cfg.ConnConfig.Port = p
+		}
+	}
+	cfg.ConnConfig.User, cfg.ConnConfig.Password, cfg.ConnConfig.Database = bc.User, bc.Password, bc.Database
+	cfg.ConnConfig.TLSConfig = bc.TLS
+	cfg.ConnConfig.RuntimeParams["application_name"] = "gatehouse-catalog"
+	cfg.MaxConns = 2
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		// The error may carry connection details; keep only the address.
+		return nil, fmt.Errorf("catalog connection to %s failed", bc.Address)
+	}
+	c := &catalogConn{pool: pool, catalog: mask.NewPGCatalog(pool, mask.DefaultCatalogEntries)}
+	m.catalogs[resource] = c
+	return c.catalog, nil
+}
 
 // Plan implements pg.RowPlanner.
-func (m *maskPlanner) Plan(_ context.Context, _ *proxy.Session, v *proxy.SQLVerdict) (pg.RowRewriter, error) {
+func (m *maskPlanner) Plan(ctx context.Context, sess *proxy.Session, v *proxy.SQLVerdict) (pg.RowRewriter, error) {
 	if len(v.Masks) == 0 {
 		return nil, nil
 	}
-	return nil, errors.New("masking is not wired yet")
+	eng := m.s.activator.Engine()
+	if eng == nil {
+		return nil, fmt.Errorf("no active bundle")
+	}
+	mk, err := m.masker(eng.Bundle())
+	if err != nil {
+		return nil, err
+	}
+	cat, err := m.catalog(ctx, sess.Resource().Name)
+	if err != nil {
+		return nil, err
+	}
+	r := &rowMasker{ctx: context.WithoutCancel(ctx), masker: mk, catalog: cat, specs: v.Masks}
+	for i := range v.Statements {
+		st := &v.Statements[i]
+		r.tables = append(r.tables, st.TablesRead...)
+		if producesRows(st) {
+			r.results = append(r.results, st)
+		}
+	}
+	return r, nil
+}
+
+// producesRows reports whether a statement sends a RowDescription or COPY
+// data, so multi-statement messages can be matched result by result.
+func producesRows(st *sqlclass.Statement) bool {
+	return len(st.OutputColumns) > 0 || st.Kind == "select" || (st.Copy != nil && st.Copy.Direction == "to")
+}
+
+// rowMasker is the pg.RowRewriter of one message. Describe is called for
+// each result's RowDescription in order; COPY data plans on its first line.
+type rowMasker struct {
+	ctx     context.Context
+	masker  *mask.Masker
+	catalog mask.Catalog
+	specs   []*bundle.MaskSpec
+	tables  []string
+	results []*sqlclass.Statement
+
+	next int // index into results of the next RowDescription
+	plan *mask.Plan
+	copy bool
+}
+
+var _ pg.RowRewriter = (*rowMasker)(nil)
+
+// current returns the statement the next result belongs to, or nil when
+// the results cannot be matched to statements (the plan then falls back to
+// the catalog and masks what it cannot resolve).
+func (r *rowMasker) current() *sqlclass.Statement {
+	if r.next < len(r.results) {
+		st := r.results[r.next]
+		r.next++
+		return st
+	}
+	if len(r.results) == 1 {
+		return r.results[0] // a prepared statement executed again
+	}
+	return nil
+}
+
+func (r *rowMasker) Describe(fields []pgproto3.FieldDescription) error {
+	st := r.current()
+	in := mask.PlanInput{Specs: r.specs, Tables: r.tables, Fields: fields, Catalog: r.catalog}
+	if st != nil {
+		in.Columns = outputColumns(st.OutputColumns)
+	}
+	p, err := r.masker.NewPlan(r.ctx, in)
+	if err != nil {
+		return &pg.Error{Code: proxy.CodeInsufficientPrivilege, Message: "gatehouse withheld the result: " + err.Error(), Err: err}
+	}
+	r.plan = p
+	return nil
+}
+
+func (r *rowMasker) Rewrite(values [][]byte) [][]byte {
+	if r.plan == nil {
+		// No RowDescription seen for these rows: refuse to pass anything
+		// through unmasked.
+		out := values[:0:0]
+		for range values {
+			out = append(out, []byte(mask.RedactText))
+		}
+		return out
+	}
+	return r.plan.RewriteDataRow(values)
+}
+
+func (r *rowMasker) CopyData(data []byte) ([]byte, error) {
+	if !r.copy {
+		st := r.current()
+		format := "text"
+		in := mask.PlanInput{Specs: r.specs, Tables: r.tables, Catalog: r.catalog}
+		if st != nil {
+			if st.Copy != nil && st.Copy.Format != "" {
+				format = st.Copy.Format
+			}
+			in.Columns = outputColumns(st.OutputColumns)
+		}
+		in.CopyFormat = format
+		// One field per column of the first line (COPY text escapes tabs
+		// inside values, so raw tabs separate columns).
+		n := bytes.Count(bytes.TrimSuffix(data, []byte("\n")), []byte("\t")) + 1
+		if format != "text" {
+			n = max(n, len(in.Columns))
+		}
+		in.Fields = make([]pgproto3.FieldDescription, n)
+		p, err := r.masker.NewPlan(r.ctx, in)
+		if err != nil {
+			return nil, &pg.Error{Code: proxy.CodeInsufficientPrivilege, Message: "gatehouse withheld the COPY data: " + err.Error(), Err: err}
+		}
+		r.plan, r.copy = p, true
+	}
+	return r.plan.RewriteCopyLine(data), nil
+}
+
+func outputColumns(cols []sqlclass.OutputColumn) []mask.OutputColumn {
+	out := make([]mask.OutputColumn, len(cols))
+	for i, c := range cols {
+		oc := mask.OutputColumn{Name: c.Name, Star: c.Star, WholeRow: c.WholeRow, Derived: c.Derived}
+		for _, s := range c.Sources {
+			oc.Sources = append(oc.Sources, mask.ColumnRef{Table: s.Table, Column: s.Column})
+		}
+		out[i] = oc
+	}
+	return out
 }

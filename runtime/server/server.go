@@ -46,6 +46,9 @@ type Server struct {
 	verifier  *policyVerifier
 	pipeline  *proxy.Pipeline
 	pgHandler *pg.Handler
+	// maskKey keys the "hash" masking style, so equal values hash equally
+	// across sessions (joins still work) but cannot be looked up without it.
+	maskKey []byte
 
 	// Listeners are opened in Listen (or by Run) so tests can bind port 0
 	// and read the address before serving.
@@ -152,6 +155,9 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Server, error) 
 	}
 
 	// Data path.
+	if s.maskKey, err = loadOrCreateKey(filepath.Join(cfg.StateDir, "mask-hash.key")); err != nil {
+		return nil, err
+	}
 	s.pipeline, err = proxy.New(proxy.Config{
 		Engine: s.activator.Engine, Verifier: s.verifier,
 		Classifier: sqlclass.NewCache(mustPostgresClassifier(), 10000),

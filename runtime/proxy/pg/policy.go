@@ -3,6 +3,8 @@ package pg
 import (
 	"context"
 	"errors"
+	"strconv"
+	"strings"
 
 	"github.com/gatehouse/gatehouse/runtime/bundle"
 	"github.com/gatehouse/gatehouse/runtime/proxy"
@@ -93,10 +95,28 @@ func (p *policySession) Done(ctx context.Context, res CommandResult) {
 	if res.Denied {
 		return // recorded by the pipeline when it denied
 	}
-	p.s.Done(ctx, proxy.CommandResult{SQL: res.SQL, Rows: res.Rows, Err: res.Err, Duration: res.Duration})
+	rows := res.Rows
+	if rows == 0 {
+		rows = tagRows(res.Tag)
+	}
+	p.s.Done(ctx, proxy.CommandResult{SQL: res.SQL, Rows: rows, Err: res.Err, Duration: res.Duration})
 }
 
 func (p *policySession) Close() { p.s.Close("client disconnected") }
+
+// tagRows reads the row count of a command tag ("UPDATE 3", "INSERT 0 3",
+// "COPY 5"); 0 when the tag carries none.
+func tagRows(tag string) int64 {
+	i := strings.LastIndexByte(tag, ' ')
+	if i < 0 {
+		return 0
+	}
+	n, err := strconv.ParseInt(tag[i+1:], 10, 64)
+	if err != nil {
+		return 0
+	}
+	return n
+}
 
 func renderDenied(d *proxy.DeniedError) error {
 	if d == nil {
