@@ -68,4 +68,3 @@ func setDefaults(v *viper.Viper, prefix string, val reflect.Value) {
 
 // errNoConfig is returned when serve has neither a file nor a bundle source.
 var errNoConfig = errors.New("no configuration: pass --config gatehouse.yaml or set GATEHOUSE_BUNDLE_SOURCE")
-
