@@ -162,6 +162,8 @@ type Recorder struct {
 	nextReplay time.Time
 	replayWait time.Duration
 	pending    []item
+	batchBuf   []item  // reused batch storage
+	evsBuf     []Event // reused AppendEvents argument
 }
 
 // New validates cfg and allocates a Recorder. It starts nothing and opens
@@ -243,6 +245,7 @@ func (r *Recorder) loop(ctx context.Context) {
 			if err := r.write(ctx, r.pending); err != nil {
 				return
 			}
+			clear(r.pending) // drop references held by the reused buffer
 			r.pending = nil
 		}
 		var replayC <-chan time.Time
@@ -262,8 +265,10 @@ func (r *Recorder) loop(ctx context.Context) {
 
 // collect builds a batch starting with first.
 func (r *Recorder) collect(ctx context.Context, first item) []item {
-	batch := make([]item, 1, r.cfg.BatchSize)
-	batch[0] = first
+	if cap(r.batchBuf) < r.cfg.BatchSize {
+		r.batchBuf = make([]item, 0, r.cfg.BatchSize)
+	}
+	batch := append(r.batchBuf[:0], first)
 	for len(batch) < r.cfg.BatchSize {
 		select {
 		case it := <-r.queue:
@@ -420,7 +425,8 @@ func (r *Recorder) scheduleReplay(grow bool) {
 // so a batch can be applied again after a failure.
 func (r *Recorder) apply(ctx context.Context, batch []item) error {
 	start := time.Now()
-	var evs []Event
+	evs := r.evsBuf[:0]
+	defer func() { clear(r.evsBuf) }()
 	var ends []*Event
 	flush := func() error {
 		if len(evs) > 0 {
@@ -433,6 +439,7 @@ func (r *Recorder) apply(ctx context.Context, batch []item) error {
 				return fmt.Errorf("end session %s: %w", e.SessionID, err)
 			}
 		}
+		r.evsBuf = evs
 		evs, ends = evs[:0], ends[:0]
 		return nil
 	}

@@ -54,7 +54,8 @@ type Store interface {
 	// AppendEvents stores events atomically: all or none. Appending an
 	// event that is already stored with the same hash is a no-op (so a
 	// batch can be retried after an ambiguous failure); with a different
-	// hash it fails with ErrConflict.
+	// hash it fails with ErrConflict. The slice is only valid during the
+	// call; implementations must not retain it.
 	AppendEvents(ctx context.Context, events []Event) error
 	// Close releases the store. It is idempotent; later calls fail with
 	// ErrClosed.
