@@ -72,10 +72,9 @@ type Session struct {
 
 	// decision is reused by CheckSQL (single caller).
 	decision engine.Decision
-	// prepared maps SQL-level PREPARE names to their statements; cursors
-	// maps DECLAREd cursors to their queries. Only CheckSQL touches them.
-	prepared map[string]sqlclass.Statement
-	cursors  map[string]sqlclass.Statement
+	// sqlState holds the session's PREPAREd statements and DECLAREd
+	// cursors. Only CheckSQL touches it.
+	sqlState *SQLState
 
 	mu sync.Mutex // guards inflight and templates (Done runs concurrently)
 	// inflight holds allowed statements in wire order, awaiting Done.
@@ -102,8 +101,7 @@ const maxTemplates = 512
 func newSession(p *Pipeline, pr *identity.Principal, res bundle.Resource, rec *record.SessionRecorder) *Session {
 	return &Session{
 		p: p, principal: pr, resource: res, rec: rec,
-		prepared:  make(map[string]sqlclass.Statement),
-		cursors:   make(map[string]sqlclass.Statement),
+		sqlState:  NewSQLState(),
 		templates: make(map[string]record.Event),
 	}
 }
@@ -117,13 +115,6 @@ func (s *Session) Identity() *identity.Principal { return s.principal }
 // Resource is the policy resource of the session (with its credential
 // reference, not the secret).
 func (s *Session) Resource() bundle.Resource { return s.resource }
-
-// implicitKinds never need a grant: they neither read nor change data
-// (transaction control, releasing prepared statements and cursors, SHOW).
-// They are still recorded.
-var implicitKinds = map[string]bool{
-	"transaction": true, "deallocate": true, "close": true, "show": true,
-}
 
 // CheckSQL classifies and judges one message's SQL text.
 func (s *Session) CheckSQL(ctx context.Context, sql string) SQLVerdict {
@@ -199,8 +190,8 @@ func (s *Session) checkSQL(ctx context.Context, sql string) SQLVerdict {
 			continue
 		}
 		j.st = target
-		if implicitKinds[target.Kind] {
-			j.effect, j.reason = bundle.EffectAllow, "transaction and session control needs no grant"
+		if ImplicitlyAllowed(target.Kind) {
+			j.effect, j.reason = bundle.EffectAllow, ImplicitReason
 			continue
 		}
 		facts := Facts(&target)
@@ -295,71 +286,16 @@ func (s *Session) checkSQL(ctx context.Context, sql string) SQLVerdict {
 	return v
 }
 
-// resolveTarget returns the statement whose facts decide st: the prepared
-// statement for EXECUTE, the cursor's query for FETCH/MOVE, the inner
-// statement for PREPARE and DECLARE. It denies references to prepared
-// statements or cursors this session did not create through the gateway.
+// resolveTarget returns the statement whose facts decide st (see
+// SQLState.Resolve).
 func (s *Session) resolveTarget(st *sqlclass.Statement) (sqlclass.Statement, *DeniedError) {
-	switch st.Kind {
-	case "execute":
-		p, ok := s.prepared[strings.ToLower(st.Name)]
-		if !ok {
-			return *st, &DeniedError{Code: CodeInsufficientPrivilege, Err: ErrDenied,
-				Message: fmt.Sprintf("gatehouse denied EXECUTE: prepared statement %q was not prepared through this gateway session", st.Name)}
-		}
-		return p, nil
-	case "fetch":
-		c, ok := s.cursors[strings.ToLower(st.Name)]
-		if !ok {
-			return *st, &DeniedError{Code: CodeInsufficientPrivilege, Err: ErrDenied,
-				Message: fmt.Sprintf("gatehouse denied FETCH: cursor %q was not declared through this gateway session", st.Name)}
-		}
-		return c, nil
-	case "prepare", "declare":
-		if st.Inner == nil {
-			return *st, &DeniedError{Code: CodeInsufficientPrivilege, Err: ErrDenied,
-				Message: "gatehouse denied the command: its inner statement could not be classified"}
-		}
-		inner := *st.Inner
-		return inner, nil
-	}
-	return *st, nil
+	return s.sqlState.Resolve(st)
 }
 
 // commitSessionState applies PREPARE/DEALLOCATE/DECLARE/CLOSE/DISCARD of an
-// allowed message to the session's maps.
+// allowed message to the session's state.
 func (s *Session) commitSessionState(stmts []sqlclass.Statement) {
-	for i := range stmts {
-		st := &stmts[i]
-		name := strings.ToLower(st.Name)
-		switch st.Kind {
-		case "prepare":
-			if st.Inner != nil {
-				s.prepared[name] = *st.Inner
-			}
-		case "declare":
-			if st.Inner != nil {
-				s.cursors[name] = *st.Inner
-			}
-		case "deallocate":
-			if name == "" || name == "all" {
-				clear(s.prepared)
-			} else {
-				delete(s.prepared, name)
-			}
-		case "close":
-			if name == "" || name == "all" {
-				clear(s.cursors)
-			} else {
-				delete(s.cursors, name)
-			}
-		case "utility":
-			if strings.HasPrefix(strings.ToLower(st.SubKind), "discard") {
-				clear(s.prepared)
-				clear(s.cursors)
-			}
-		}
-	}
+	s.sqlState.Commit(stmts)
 }
 
 func (s *Session) denial(d *engine.Decision, st *sqlclass.Statement, multi bool, index int) *DeniedError {

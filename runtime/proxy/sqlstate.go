@@ -1,0 +1,112 @@
+package proxy
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/gatehouse/gatehouse/runtime/sqlclass"
+)
+
+// implicitKinds never need a grant: they neither read nor change data
+// (transaction control, releasing prepared statements and cursors, SHOW).
+// They are still recorded.
+var implicitKinds = map[string]bool{
+	"transaction": true, "deallocate": true, "close": true, "show": true,
+}
+
+// ImplicitlyAllowed reports whether statements of kind (a sqlclass
+// Statement.Kind) are allowed without consulting the policy: transaction
+// control, DEALLOCATE, CLOSE and SHOW. The gateway records them as allowed
+// with no rule ids.
+func ImplicitlyAllowed(kind string) bool { return implicitKinds[kind] }
+
+// ImplicitReason is the decision reason recorded for implicitly allowed
+// statements.
+const ImplicitReason = "transaction and session control needs no grant"
+
+// SQLState is the SQL-level session state that decides which statement an
+// EXECUTE or FETCH stands for: the statements PREPAREd and the cursors
+// DECLAREd through the gateway in one session. The zero value is not
+// usable; use NewSQLState. It is not safe for concurrent use.
+type SQLState struct {
+	// prepared maps SQL-level PREPARE names to their statements; cursors
+	// maps DECLAREd cursors to their queries.
+	prepared map[string]sqlclass.Statement
+	cursors  map[string]sqlclass.Statement
+}
+
+// NewSQLState returns an empty state (a new session).
+func NewSQLState() *SQLState {
+	return &SQLState{
+		prepared: make(map[string]sqlclass.Statement),
+		cursors:  make(map[string]sqlclass.Statement),
+	}
+}
+
+// Resolve returns the statement whose facts decide st: the prepared
+// statement for EXECUTE, the cursor's query for FETCH/MOVE, the inner
+// statement for PREPARE and DECLARE, st itself otherwise. It denies
+// references to prepared statements or cursors this session did not create
+// through the gateway. The returned DeniedError has no Revision set.
+func (s *SQLState) Resolve(st *sqlclass.Statement) (sqlclass.Statement, *DeniedError) {
+	switch st.Kind {
+	case "execute":
+		p, ok := s.prepared[strings.ToLower(st.Name)]
+		if !ok {
+			return *st, &DeniedError{Code: CodeInsufficientPrivilege, Err: ErrDenied,
+				Message: fmt.Sprintf("gatehouse denied EXECUTE: prepared statement %q was not prepared through this gateway session", st.Name)}
+		}
+		return p, nil
+	case "fetch":
+		c, ok := s.cursors[strings.ToLower(st.Name)]
+		if !ok {
+			return *st, &DeniedError{Code: CodeInsufficientPrivilege, Err: ErrDenied,
+				Message: fmt.Sprintf("gatehouse denied FETCH: cursor %q was not declared through this gateway session", st.Name)}
+		}
+		return c, nil
+	case "prepare", "declare":
+		if st.Inner == nil {
+			return *st, &DeniedError{Code: CodeInsufficientPrivilege, Err: ErrDenied,
+				Message: "gatehouse denied the command: its inner statement could not be classified"}
+		}
+		inner := *st.Inner
+		return inner, nil
+	}
+	return *st, nil
+}
+
+// Commit applies PREPARE/DEALLOCATE/DECLARE/CLOSE/DISCARD of an allowed
+// message to the state. The gateway calls it only for messages it allows.
+func (s *SQLState) Commit(stmts []sqlclass.Statement) {
+	for i := range stmts {
+		st := &stmts[i]
+		name := strings.ToLower(st.Name)
+		switch st.Kind {
+		case "prepare":
+			if st.Inner != nil {
+				s.prepared[name] = *st.Inner
+			}
+		case "declare":
+			if st.Inner != nil {
+				s.cursors[name] = *st.Inner
+			}
+		case "deallocate":
+			if name == "" || name == "all" {
+				clear(s.prepared)
+			} else {
+				delete(s.prepared, name)
+			}
+		case "close":
+			if name == "" || name == "all" {
+				clear(s.cursors)
+			} else {
+				delete(s.cursors, name)
+			}
+		case "utility":
+			if strings.HasPrefix(strings.ToLower(st.SubKind), "discard") {
+				clear(s.prepared)
+				clear(s.cursors)
+			}
+		}
+	}
+}
