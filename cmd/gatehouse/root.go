@@ -24,6 +24,7 @@ func newRootCmd() *cobra.Command {
 	// Subcommands, one file each. Keep this list sorted.
 	root.AddCommand(
 		// subcommands are registered here
+		newApprovalsCmd(),
 		newBuildCmd(),
 		newDemoCmd(),
 		newDiffCmd(),

@@ -36,90 +36,90 @@ const (
 type Session struct {
 	// ID is random and sortable: a millisecond time prefix and 80 random
 	// bits (see NewID).
-	ID           string
-	Identity     string
-	IdentityKind string
-	Groups       []string
+	ID           string   `json:"id"`
+	Identity     string   `json:"identity"`
+	IdentityKind string   `json:"identity_kind"`
+	Groups       []string `json:"groups,omitempty"`
 	// Claims is a small allow-listed subset of the verified token's claims.
 	// After a round trip through a store numbers are json.Number.
-	Claims         map[string]any
-	Resource       string
-	ResourceType   string
-	ClientAddr     string
-	GatewayID      string
-	BundleRevision string
-	StartedAt      time.Time
+	Claims         map[string]any `json:"claims,omitempty"`
+	Resource       string         `json:"resource"`
+	ResourceType   string         `json:"resource_type"`
+	ClientAddr     string         `json:"client_addr"`
+	GatewayID      string         `json:"gateway_id"`
+	BundleRevision string         `json:"bundle_revision"`
+	StartedAt      time.Time      `json:"started_at"`
 	// EndedAt is zero while the session is open.
-	EndedAt   time.Time
-	EndReason string
+	EndedAt   time.Time `json:"ended_at,omitempty"`
+	EndReason string    `json:"end_reason,omitempty"`
 }
 
 // Event is one recorded step of a session. Events of a session form a hash
 // chain in Seq order (see Hash).
 type Event struct {
-	SessionID string
+	SessionID string `json:"session_id"`
 	// Seq numbers the events of a session from 1 without gaps.
-	Seq  int64
-	Time time.Time
+	Seq  int64     `json:"seq"`
+	Time time.Time `json:"time"`
 	// Kind is one of KindCommand, KindAuth, KindApproval, KindError, KindEnd.
-	Kind     string
-	Protocol string
+	Kind     string `json:"kind"`
+	Protocol string `json:"protocol"`
 	// Command is the command text: SQL, an ssh command, "GET /path".
-	Command string
+	Command string `json:"command"`
 	// Facts are the parsed facts of the command (kind, tables, columns,
 	// functions, has_where) as compact JSON.
-	Facts json.RawMessage
+	Facts json.RawMessage `json:"facts,omitempty"`
 	// Effect is the decision: allow, deny or approve.
-	Effect         string
-	RuleIDs        []string
-	BundleRevision string
-	Reason         string
-	ApprovalID     string
-	Masked         bool
-	DurationMicros int64
-	Rows           int64
-	Error          string
+	Effect         string   `json:"effect"`
+	RuleIDs        []string `json:"rule_ids,omitempty"`
+	BundleRevision string   `json:"bundle_revision"`
+	Reason         string   `json:"reason,omitempty"`
+	ApprovalID     string   `json:"approval_id,omitempty"`
+	Masked         bool     `json:"masked,omitempty"`
+	DurationMicros int64    `json:"duration_micros,omitempty"`
+	Rows           int64    `json:"rows,omitempty"`
+	Error          string   `json:"error,omitempty"`
 	// Results are recorded only when policy asks for them, already masked,
 	// as compact JSON.
-	Results json.RawMessage
+	Results json.RawMessage `json:"results,omitempty"`
 	// PrevHash is the Hash of the previous event, or the session's
 	// HeaderHash for the first event.
-	PrevHash string
+	PrevHash string `json:"prev_hash"`
 	// Hash is hex(sha256(PrevHash || EncodeEvent(event))).
-	Hash string
+	Hash string `json:"hash"`
 }
 
 // Vote is one approver's decision on an Approval.
 type Vote struct {
-	Approver string
+	Approver string `json:"approver"`
 	// Decision is DecisionApprove or DecisionDeny.
-	Decision string
-	Reason   string
-	Time     time.Time
+	Decision string    `json:"decision"`
+	Reason   string    `json:"reason,omitempty"`
+	Time     time.Time `json:"time"`
 }
 
 // Approval is a request for human approval of one command. Approvals are
 // persisted in the store so that several gateways share them.
 type Approval struct {
-	ID        string
-	SessionID string
+	ID        string `json:"id"`
+	SessionID string `json:"session_id"`
 	// Identity is the requester; it may not vote on its own request.
-	Identity string
-	Resource string
-	Command  string
-	RuleID   string
+	Identity string `json:"identity"`
+	Resource string `json:"resource"`
+	Command  string `json:"command"`
+	RuleID   string `json:"rule_id"`
 	// Group is the group whose members may approve; Count approvals from
 	// distinct members are needed. Membership is checked by the caller.
-	Group  string
-	Count  int
-	Status string
+	Group  string `json:"group"`
+	Count  int    `json:"count"`
+	Status string `json:"status"`
 	// CreatedAt, ExpiresAt are set by the creator; ResolvedAt is zero while
 	// pending.
-	CreatedAt  time.Time
-	ExpiresAt  time.Time
-	ResolvedAt time.Time
+	CreatedAt  time.Time `json:"created_at"`
+	ExpiresAt  time.Time `json:"expires_at"`
+	ResolvedAt time.Time `json:"resolved_at,omitempty"`
 	// Votes in the order they were cast.
-	Votes []Vote
+	Votes []Vote `json:"votes,omitempty"`
 }
 
 // SessionFilter selects sessions. Zero fields do not filter. Since and Until
