@@ -114,7 +114,7 @@ type Decision struct {
 type Engine struct {
 	b        *bundle.Bundle
 	revision string
-	rules    []*rule
+	rules    []rule
 
 	resources  map[string]int32 // resource name -> index into perRes
 	perRes     []resIndex
@@ -122,6 +122,7 @@ type Engine struct {
 	groups     [][]string       // policy groups of each identity
 
 	reasons reasonCache
+	fast    *fastIndex // nil when the policy is too large for it
 }
 
 // resIndex holds the candidate rules of one resource. Every list is sorted
@@ -159,7 +160,7 @@ func New(b *bundle.Bundle) (*Engine, error) {
 	e := &Engine{
 		b:          b,
 		revision:   b.Manifest.Revision,
-		rules:      make([]*rule, len(p.Rules)),
+		rules:      make([]rule, len(p.Rules)),
 		resources:  make(map[string]int32, len(p.Resources)),
 		identities: make(map[string]int32, len(p.Identities)),
 	}
@@ -182,7 +183,7 @@ func New(b *bundle.Bundle) (*Engine, error) {
 		if err != nil {
 			return nil, fmt.Errorf("rule %q: %w: %v", r.ID, ErrInvalidRule, err)
 		}
-		e.rules[i] = cr
+		e.rules[i] = *cr
 		anySubject := len(r.Subjects) == 0 || slices.Contains(r.Subjects, "*")
 		for _, res := range r.ResolvedResources {
 			ri := &e.perRes[addResource(res)]
@@ -205,6 +206,7 @@ func New(b *bundle.Bundle) (*Engine, error) {
 		e.groups[i] = p.Identities[i].Groups
 	}
 	e.buildKnown()
+	e.buildFast()
 	return e, nil
 }
 
@@ -301,7 +303,15 @@ func (e *Engine) Decide(req *Request, d *Decision) {
 	}
 	ri := &e.perRes[rid]
 	var named []int32
-	if id, ok := e.identities[req.Identity]; ok && ri.known != nil && slices.Equal(req.Groups, e.groups[id]) {
+	id, known := e.identities[req.Identity]
+	known = known && slices.Equal(req.Groups, e.groups[id])
+	if known && e.fast != nil {
+		if cls, ok := e.fast.class(req); ok {
+			e.decideFast(req, ri, rid, id, cls, d)
+			return
+		}
+	}
+	if known && ri.known != nil {
 		named = ri.known[id]
 	} else {
 		d.cand = append(d.cand[:0], ri.byIdentity[req.Identity]...)
@@ -333,7 +343,7 @@ func (e *Engine) Decide(req *Request, d *Decision) {
 			c = anyl[j]
 			j++
 		}
-		if e.rules[c].matches(req, tables) {
+		if e.rules[c].match(req, tables, false) {
 			matched = append(matched, c)
 		}
 	}
@@ -382,41 +392,64 @@ func (e *Engine) resolve(req *Request, ri *resIndex, d *Decision) {
 		d.Reason = e.reasons.get(defaultDenyKey(req, ri.name))
 		return
 	}
-	fr := e.rules[first[win]]
-	if n[win] == 1 {
-		d.Reason = fr.reasonOne
-	} else {
-		d.Reason = fr.reasonMany
-	}
+	fr := &e.rules[first[win]]
+	d.setWinner(win, fr, n[win])
 	for _, c := range d.matched {
-		r := e.rules[c]
-		if r.effect != win {
-			continue
-		}
-		d.RuleIDs = append(d.RuleIDs, r.id)
-		if d.Record == nil {
-			d.Record = r.src.Record
-		}
-		if r.maxRows > 0 && (d.MaxRows == 0 || r.maxRows < d.MaxRows) {
-			d.MaxRows = r.maxRows
-		}
-		if d.Approval == nil && r.approval != nil {
-			d.Approval = r.approval
+		if r := &e.rules[c]; r.effect == win {
+			d.addWinner(r)
 		}
 	}
 	if win == effDeny {
-		d.MaxRows = 0
 		return
 	}
 	for _, c := range d.matched {
-		r := e.rules[c]
-		if r.effect != effMask {
-			continue
+		if r := &e.rules[c]; r.effect == effMask {
+			d.addMask(r)
 		}
-		d.RuleIDs = append(d.RuleIDs, r.id)
-		d.Masks = append(d.Masks, r.src.Mask)
-		if d.Record == nil {
-			d.Record = r.src.Record
-		}
+	}
+}
+
+// setWinner sets the effect and reason of a decision made by n rules of
+// effect win, the first of which is first.
+func (d *Decision) setWinner(win effect, first *rule, n int) {
+	switch win {
+	case effDeny:
+		d.Effect = bundle.EffectDeny
+	case effApprove:
+		d.Effect = bundle.EffectApprove
+	default:
+		d.Effect = bundle.EffectAllow
+	}
+	if n == 1 {
+		d.Reason = first.reasonOne
+	} else {
+		d.Reason = first.reasonMany
+	}
+}
+
+// addWinner adds one deciding rule (called in rule order).
+func (d *Decision) addWinner(r *rule) {
+	d.RuleIDs = append(d.RuleIDs, r.id)
+	if d.Record == nil {
+		d.Record = r.src.Record
+	}
+	if r.effect == effDeny {
+		return
+	}
+	if r.maxRows > 0 && (d.MaxRows == 0 || r.maxRows < d.MaxRows) {
+		d.MaxRows = r.maxRows
+	}
+	if d.Approval == nil && r.approval != nil {
+		d.Approval = r.approval
+	}
+}
+
+// addMask adds one applying mask rule to a grant (called in rule order,
+// after the deciding rules).
+func (d *Decision) addMask(r *rule) {
+	d.RuleIDs = append(d.RuleIDs, r.id)
+	d.Masks = append(d.Masks, r.src.Mask)
+	if d.Record == nil {
+		d.Record = r.src.Record
 	}
 }

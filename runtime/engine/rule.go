@@ -144,6 +144,12 @@ func parseExpiry(s string) (time.Time, error) {
 // matches reports whether the rule applies to req (subjects and resources
 // are checked by the index, not here).
 func (r *rule) matches(req *Request, tables []tableRef) bool {
+	return r.match(req, tables, false)
+}
+
+// match is matches; kindChecked reports that the SQL statement kind is
+// already known to be one of the rule's statements.
+func (r *rule) match(req *Request, tables []tableRef, kindChecked bool) bool {
 	if !r.expires.IsZero() && (req.Time.IsZero() || !req.Time.Before(r.expires)) {
 		return false
 	}
@@ -152,7 +158,7 @@ func (r *rule) matches(req *Request, tables []tableRef) bool {
 	}
 	switch {
 	case r.sql != nil:
-		return req.SQL != nil && r.sql.match(req.SQL, tables, r.grant)
+		return req.SQL != nil && r.sql.match(req.SQL, tables, r.grant, kindChecked)
 	case r.ssh != nil:
 		return req.SSH != nil && r.ssh.match(req.SSH)
 	case r.http != nil:
@@ -378,8 +384,8 @@ func compileSQL(m *bundle.SQLMatch) (*sqlMatch, error) {
 	return s, nil
 }
 
-func (s *sqlMatch) match(f *SQLFacts, tables []tableRef, grant bool) bool {
-	if !s.anyStatement && !containsFold(s.statements, f.Kind) {
+func (s *sqlMatch) match(f *SQLFacts, tables []tableRef, grant, kindChecked bool) bool {
+	if !kindChecked && !s.anyStatement && !containsFold(s.statements, f.Kind) {
 		return false
 	}
 	if s.withoutWhere {
