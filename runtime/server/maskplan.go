@@ -123,7 +123,7 @@ func (m *maskPlanner) Plan(ctx context.Context, sess *proxy.Session, v *proxy.SQ
 	if err != nil {
 		return nil, err
 	}
-	r := &rowMasker{ctx: context.WithoutCancel(ctx), masker: mk, catalog: cat, specs: v.Masks}
+	r := &rowMasker{ctx: context.WithoutCancel(ctx), masker: mk, catalog: cat, specs: v.Masks, stmts: v.Statements}
 	for i := range v.Statements {
 		st := &v.Statements[i]
 		r.tables = append(r.tables, st.TablesRead...)
@@ -149,13 +149,17 @@ type rowMasker struct {
 	specs   []*bundle.MaskSpec
 	tables  []string
 	results []*sqlclass.Statement
+	stmts   []sqlclass.Statement // every statement of the message
 
 	next int // index into results of the next RowDescription
 	plan *mask.Plan
 	copy bool
 }
 
-var _ pg.RowRewriter = (*rowMasker)(nil)
+var (
+	_ pg.RowRewriter   = (*rowMasker)(nil)
+	_ pg.ErrorRewriter = (*rowMasker)(nil)
+)
 
 // current returns the statement the next result belongs to, or nil when
 // the results cannot be matched to statements (the plan then falls back to
@@ -237,4 +241,93 @@ func outputColumns(cols []sqlclass.OutputColumn) []mask.OutputColumn {
 		out[i] = oc
 	}
 	return out
+}
+
+// withheldErrorText replaces the texts of backend errors and notices of
+// statements that reference masked columns.
+const withheldErrorText = "gatehouse withheld the error text: the statement references masked columns, and error texts can quote their values"
+
+// RewriteError implements pg.ErrorRewriter. Backend error and notice texts
+// can quote values (`invalid input syntax for type integer: "..."`). When
+// the message references a masked column, every free-text field is
+// replaced (SQLSTATE, severity and position stay, so clients still see
+// what kind of error happened); otherwise the content classifiers redact
+// what they recognise. It runs only when the backend reports an error or
+// notice, so it costs nothing on the happy path.
+func (r *rowMasker) RewriteError(e *pgproto3.ErrorResponse) {
+	if r.referencesMasked() {
+		e.Message = withheldErrorText
+		e.Detail, e.Hint, e.Where, e.InternalQuery = "", "", "", ""
+		e.InternalPosition = 0
+		e.UnknownFields = nil
+		return
+	}
+	var names []string
+	for _, s := range r.specs {
+		if s != nil {
+			names = append(names, s.Classifiers...)
+		}
+	}
+	cs, err := r.masker.Classifiers(names, mask.StyleRedact)
+	if err != nil {
+		e.Message = withheldErrorText
+		e.Detail, e.Hint, e.Where, e.InternalQuery = "", "", "", ""
+		e.UnknownFields = nil
+		return
+	}
+	for _, f := range []*string{&e.Message, &e.Detail, &e.Hint, &e.Where, &e.InternalQuery,
+		&e.SchemaName, &e.TableName, &e.ColumnName, &e.DataTypeName, &e.ConstraintName} {
+		if out, ok := cs.Redact([]byte(*f)); ok {
+			*f = string(out)
+		}
+	}
+	e.UnknownFields = nil
+}
+
+// referencesMasked reports whether any statement of the message references
+// a column the mask specs cover (including star, whole-row and ambiguous
+// references), using the masker's own column matching.
+func (r *rowMasker) referencesMasked() bool {
+	var cols []mask.OutputColumn
+	for i := range r.stmts {
+		st := &r.stmts[i]
+		for _, c := range st.Columns {
+			t, col := splitColumnRef(c)
+			cols = append(cols, mask.OutputColumn{Name: c, Sources: []mask.ColumnRef{{Table: t, Column: col}}})
+		}
+		cols = append(cols, outputColumns(st.OutputColumns)...)
+		if st.Inner != nil {
+			for _, c := range st.Inner.Columns {
+				t, col := splitColumnRef(c)
+				cols = append(cols, mask.OutputColumn{Name: c, Sources: []mask.ColumnRef{{Table: t, Column: col}}})
+			}
+		}
+	}
+	if len(cols) == 0 {
+		return false
+	}
+	fields := make([]pgproto3.FieldDescription, len(cols))
+	for i := range fields {
+		fields[i].DataTypeOID = 25 // text: a masked column is masked, not nulled
+	}
+	p, err := r.masker.NewPlan(r.ctx, mask.PlanInput{Specs: r.specs, Columns: cols, Fields: fields})
+	if err != nil {
+		return true
+	}
+	for _, c := range p.Columns {
+		if c.Action != mask.Clear {
+			return true
+		}
+	}
+	return false
+}
+
+// splitColumnRef splits a classifier column reference "table.column",
+// "schema.table.column" or "?.column".
+func splitColumnRef(c string) (table, column string) {
+	i := strings.LastIndexByte(c, '.')
+	if i < 0 {
+		return "?", c
+	}
+	return c[:i], c[i+1:]
 }

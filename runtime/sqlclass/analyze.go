@@ -79,6 +79,10 @@ type relation struct {
 	// cols are the output columns of a derived relation (subquery, CTE,
 	// function).
 	cols []OutputColumn
+	// renamed is set for a table with an alias column list
+	// (customers AS c(a, b, e)): its columns are known only by position,
+	// so a reference to any of them stands for an unknown column ("*").
+	renamed bool
 }
 
 func (r *relation) derived() bool { return r.table == "" }
@@ -532,7 +536,7 @@ func (a *analyzer) rangeVar(rv *pg_query.RangeVar, sc *scope, dst set) {
 		return
 	}
 	dst.add(t)
-	sc.rels = append(sc.rels, relation{name: name, table: t})
+	sc.rels = append(sc.rels, relation{name: name, table: t, renamed: len(rv.GetAlias().GetColnames()) > 0})
 }
 
 // targetList analyses a SELECT list or RETURNING list.
@@ -713,6 +717,17 @@ func (a *analyzer) columnRef(cr *pg_query.ColumnRef, sc *scope, acc *sources) {
 
 // relColumn resolves column col of relation r.
 func (a *analyzer) relColumn(r *relation, col string, acc *sources) {
+	if r.renamed {
+		// Which table column an alias name stands for needs the table's
+		// column order; report the whole row, so grants with column lists
+		// and column masks err on the safe side.
+		a.columns.add(r.table + ".*")
+		if acc != nil {
+			acc.add(ColumnRef{Table: r.table, Column: "*"})
+			acc.wholeRow = true
+		}
+		return
+	}
 	if !r.derived() {
 		a.columns.add(r.table + "." + col)
 		if acc != nil {

@@ -20,7 +20,12 @@ import "strings"
 //   - Functions that run SQL given as a string, hidden from classification:
 //     query_to_xml, query_to_xmlschema, query_to_xml_and_xmlschema,
 //     table_to_xml (and its schema/database variants read tables named by
-//     string), ts_stat, ts_rewrite.
+//     string), cursor_to_xml and cursor_to_xmlschema (read an open cursor
+//     whose rows the proxy never sees as a result), ts_stat, ts_rewrite.
+//   - Other sessions' statement texts, which carry their literals:
+//     pg_stat_get_activity, pg_stat_get_backend_activity and the
+//     pg_stat_statements function (the views over them are tables, which a
+//     grant must name).
 //   - Replication slots, which stream every change regardless of table
 //     policy: pg_create_logical_replication_slot,
 //     pg_create_physical_replication_slot, pg_drop_replication_slot,
@@ -49,7 +54,9 @@ func init() {
 		"query_to_xml_and_xmlschema", "table_to_xml", "table_to_xmlschema",
 		"table_to_xml_and_xmlschema", "schema_to_xml", "schema_to_xmlschema",
 		"schema_to_xml_and_xmlschema", "database_to_xml",
-		"database_to_xmlschema", "database_to_xml_and_xmlschema", "ts_stat",
+		"database_to_xmlschema", "database_to_xml_and_xmlschema",
+		"cursor_to_xml", "cursor_to_xmlschema", "pg_stat_get_activity",
+		"pg_stat_get_backend_activity", "pg_stat_statements", "ts_stat",
 		"ts_rewrite", "pg_create_logical_replication_slot",
 		"pg_create_physical_replication_slot", "pg_drop_replication_slot",
 		"pg_logical_slot_get_changes", "pg_logical_slot_peek_changes",

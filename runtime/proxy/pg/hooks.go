@@ -102,6 +102,15 @@ type RowRewriter interface {
 	CopyData(data []byte) ([]byte, error)
 }
 
+// ErrorRewriter is optionally implemented by a RowRewriter to rewrite the
+// backend's ErrorResponse and NoticeResponse messages of its statement: their
+// texts can quote the values the rows would have masked (`invalid input
+// syntax for type integer: "..."`). RewriteError changes the fields of e in
+// place; it is called from the backend reader only, like the other methods.
+type ErrorRewriter interface {
+	RewriteError(e *pgproto3.ErrorResponse)
+}
+
 // CommandResult is the outcome of one command reported to Session.Done.
 type CommandResult struct {
 	// SQL is the text judged by CheckQuery (the whole Query text, or the

@@ -105,6 +105,7 @@ type conn struct {
 	dr       pgproto3.DataRow
 	rd       pgproto3.RowDescription
 	out      []byte
+	ebuf     []byte // rewritten errors and notices
 	txStatus atomic.Uint32
 
 	firstErr  error
@@ -497,7 +498,22 @@ func (c *conn) writeClient(msg []byte) error {
 func (c *conn) fromBackend(ctx context.Context, msg []byte) error {
 	typ, body := msg[0], msg[5:]
 	switch typ {
-	case 'N', 'A', 'S': // NoticeResponse, NotificationResponse, ParameterStatus
+	case 'N': // NoticeResponse
+		if er := errorRewriter(c.peekStmt()); er != nil {
+			var n pgproto3.NoticeResponse
+			if err := n.Decode(body); err != nil {
+				return fmt.Errorf("%w: backend NoticeResponse: %v", ErrProtocolViolation, err)
+			}
+			er.RewriteError((*pgproto3.ErrorResponse)(&n))
+			buf, err := n.Encode(c.ebuf[:0])
+			if err != nil {
+				return fmt.Errorf("encode NoticeResponse: %w", err)
+			}
+			c.ebuf = buf
+			return c.writeClient(buf)
+		}
+		return c.writeClient(msg)
+	case 'A', 'S': // NotificationResponse, ParameterStatus
 		return c.writeClient(msg)
 	case 'Z':
 		if len(body) != 1 {
@@ -597,13 +613,26 @@ func (c *conn) fromBackend(ctx context.Context, msg []byte) error {
 		if cur != nil && cur.deny != nil {
 			err = c.denied(ctx, cur)
 		} else {
-			if cur != nil && (cur.kind == kQuery || cur.kind == kExecute) {
+			out := msg
+			rw := errorRewriter(cur)
+			if cur != nil && (rw != nil || cur.kind == kQuery || cur.kind == kExecute) {
 				var er pgproto3.ErrorResponse
-				if derr := er.Decode(body); derr == nil {
+				if derr := er.Decode(body); derr != nil {
+					return fmt.Errorf("%w: backend ErrorResponse: %v", ErrProtocolViolation, derr)
+				}
+				if rw != nil {
+					rw.RewriteError(&er)
+					buf, eerr := er.Encode(c.ebuf[:0])
+					if eerr != nil {
+						return fmt.Errorf("encode ErrorResponse: %w", eerr)
+					}
+					c.ebuf, out = buf, buf
+				}
+				if cur.kind == kQuery || cur.kind == kExecute {
 					c.done(ctx, cur, "", pgconn.ErrorResponseToPgError(&er))
 				}
 			}
-			err = c.writeClient(msg)
+			err = c.writeClient(out)
 		}
 		if cur != nil && cur.kind != kQuery && cur.kind != kSync {
 			c.finish() // the backend skips to Sync; completeSync drops the rest
@@ -628,6 +657,38 @@ func (c *conn) fromBackend(ctx context.Context, msg []byte) error {
 	default:
 		return fmt.Errorf("%w: unexpected backend message type %q", ErrProtocolViolation, typ)
 	}
+}
+
+// errorRewriter returns the statement's ErrorRewriter, or nil.
+func errorRewriter(p any) ErrorRewriter {
+	var st *stmt
+	switch x := p.(type) {
+	case *pending:
+		if x != nil {
+			st = x.st
+		}
+	case *stmt:
+		st = x
+	}
+	if st == nil || st.rows == nil {
+		return nil
+	}
+	er, _ := st.rows.(ErrorRewriter)
+	return er
+}
+
+// peekStmt returns the statement whose response is being read or is next,
+// without taking it from the queue (notices may precede its first message).
+func (c *conn) peekStmt() *stmt {
+	if c.hasCur {
+		return c.cur.st
+	}
+	c.qmu.Lock()
+	defer c.qmu.Unlock()
+	if c.qh < len(c.q) {
+		return c.q[c.qh].st
+	}
+	return nil
 }
 
 // denied sends the deny error in place of the substitute's error.

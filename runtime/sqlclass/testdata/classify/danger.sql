@@ -18,3 +18,7 @@ SELECT pg_catalog.pg_reload_conf()
 SELECT current_setting('search_path')
 -- case: dangerous function in where
 DELETE FROM t WHERE pg_cancel_backend(42)
+-- case: cursor_to_xml reads a cursor's rows as a value
+SELECT cursor_to_xml('c', 10, false, false, '')
+-- case: other sessions' statement texts
+SELECT query FROM pg_stat_get_activity(NULL) AS a

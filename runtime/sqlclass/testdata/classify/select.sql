@@ -96,3 +96,5 @@ SELECT ROW(id, email) FROM customers
 SELECT profile->>'email' FROM users
 -- case: subquery in from over star over table
 SELECT x.email FROM (SELECT * FROM customers) x
+-- case: alias column list on a table hides which column is meant
+SELECT md5(e), i FROM customers AS c(i, n, e)
