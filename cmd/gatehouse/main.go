@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	_ "time/tzdata" // policies name time zones; never depend on the host's zoneinfo
 )
 
 func main() {

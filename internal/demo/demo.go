@@ -142,6 +142,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	say("    PostgreSQL listener %s, admin API http://%s", srv.PostgresAddr(), srv.AdminAddr())
 
 	res := &Result{BackendPassword: cluster.Password, StateDir: o.StateDir}
+	started := time.Now().Add(-time.Second)
 	say("==> Running a scripted agent session")
 	res.Steps, err = runScript(ctx, srv, out)
 	if err != nil {
@@ -149,10 +150,10 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	}
 
 	// Give the recorder a moment to flush, then show what was recorded.
-	if err := waitRecorded(ctx, srv, len(res.Steps)); err != nil {
+	if err := waitRecorded(ctx, srv, started, len(res.Steps)); err != nil {
 		return res, err
 	}
-	res.Sessions, res.Events, err = printRecording(ctx, srv, out)
+	res.Sessions, res.Events, err = printRecording(ctx, srv, started, out)
 	if err != nil {
 		return res, err
 	}
@@ -313,10 +314,10 @@ func approveAs(ctx context.Context, srv *server.Server, who, reason string) (str
 
 // waitRecorded waits until the recorder has persisted the end of every
 // scripted session (one connection per step).
-func waitRecorded(ctx context.Context, srv *server.Server, sessions int) error {
+func waitRecorded(ctx context.Context, srv *server.Server, since time.Time, sessions int) error {
 	deadline := time.Now().Add(10 * time.Second)
 	for time.Now().Before(deadline) {
-		list, err := srv.Store().ListSessions(ctx, record.SessionFilter{Limit: 1000})
+		list, err := srv.Store().ListSessions(ctx, record.SessionFilter{Since: since, Limit: 1000})
 		if err == nil {
 			ended := 0
 			for _, s := range list {
@@ -333,8 +334,8 @@ func waitRecorded(ctx context.Context, srv *server.Server, sessions int) error {
 	return errors.New("the recorder did not persist the session's events within 10s")
 }
 
-func printRecording(ctx context.Context, srv *server.Server, out io.Writer) ([]record.Session, []record.Event, error) {
-	sessions, err := srv.Store().ListSessions(ctx, record.SessionFilter{Limit: 100})
+func printRecording(ctx context.Context, srv *server.Server, since time.Time, out io.Writer) ([]record.Session, []record.Event, error) {
+	sessions, err := srv.Store().ListSessions(ctx, record.SessionFilter{Since: since, Limit: 100})
 	if err != nil {
 		return nil, nil, err
 	}

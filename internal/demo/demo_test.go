@@ -35,8 +35,8 @@ func TestDemo(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(res.Steps) != len(Script) {
-		t.Fatalf("ran %d steps, want %d", len(res.Steps), len(Script))
+	if len(res.Steps) != len(Script)+1 {
+		t.Fatalf("ran %d steps, want %d", len(res.Steps), len(Script)+1)
 	}
 	for _, r := range res.Steps {
 		want := r.Expect
@@ -103,5 +103,23 @@ func TestDemo(t *testing.T) {
 	})
 	if err != nil {
 		t.Fatal(err)
+	}
+}
+
+func TestApprovalStepFollowsBusinessHours(t *testing.T) {
+	for _, c := range []struct {
+		at   string
+		want string // approver
+	}{
+		{"2026-11-27T09:00:00Z", "alice"}, // Friday 10:00 Berlin
+		{"2026-11-27T18:30:00Z", "carol"}, // Friday 19:30 Berlin
+		{"2026-11-28T10:00:00Z", "carol"}, // Saturday
+		{"2026-11-30T05:59:00Z", "carol"}, // Monday 06:59 Berlin
+		{"2026-11-30T06:00:00Z", "alice"}, // Monday 07:00 Berlin
+	} {
+		now, _ := time.Parse(time.RFC3339, c.at)
+		if _, who := approvalStep(now); who != c.want {
+			t.Errorf("%s: approver %s, want %s", c.at, who, c.want)
+		}
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"net"
 	"strings"
 	"time"
+	_ "time/tzdata" // the policy's time windows name zones; do not depend on the host's zoneinfo
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -36,7 +37,34 @@ var Script = []Step{
 	{"claude-coder", "SELECT pg_read_file('/etc/passwd')", "deny", "dangerous functions are denied (rule deny-dangerous-functions)"},
 	{"claude-coder", "SELECT 1; DROP TABLE customers", "deny", "a hidden DDL statement denies the whole message"},
 	{"ci-deployer", "UPDATE orders SET status = 'shipped' WHERE id = 3", "allow", "CI maintains order status (rule ci-writes-orders)"},
-	{"ci-deployer", "ALTER TABLE orders ADD COLUMN tracking_code text", "approve", "migrations wait for a DBA (rule ci-migrations-need-approval); the demo approves as alice"},
+}
+
+// approvalStep is the step that shows a human approval. The example policy
+// only lets CI migrate during business hours (Mon-Fri 07:00-19:00,
+// Europe/Berlin), after a DBA's approval, and makes DBAs working outside
+// those hours wait for a platform engineer. So, depending on the clock, the
+// demo shows one or the other; both pause the statement until a human
+// approves it.
+func approvalStep(now time.Time) (Step, string) {
+	if businessHours(now) {
+		return Step{"ci-deployer", "ALTER TABLE orders ADD COLUMN tracking_code text", "approve",
+			"migrations wait for a DBA (rule ci-migrations-need-approval); the demo approves as alice"}, "alice"
+	}
+	return Step{"alice", "ALTER TABLE orders ADD COLUMN tracking_code text", "approve",
+		"outside business hours a DBA waits for a platform engineer (rule dba-after-hours-approval); the demo approves as carol"}, "carol"
+}
+
+// businessHours mirrors the _businessHours window of policies/rules.cue.
+func businessHours(now time.Time) bool {
+	loc, err := time.LoadLocation("Europe/Berlin")
+	if err != nil {
+		return false
+	}
+	t := now.In(loc)
+	if t.Weekday() == time.Saturday || t.Weekday() == time.Sunday {
+		return false
+	}
+	return t.Hour() >= 7 && t.Hour() < 19
 }
 
 // StepResult is the outcome of one step.
@@ -52,7 +80,12 @@ type StepResult struct {
 func runScript(ctx context.Context, srv *server.Server, out io.Writer) ([]StepResult, error) {
 	host, port, _ := net.SplitHostPort(srv.PostgresAddr().String())
 	var results []StepResult
-	for _, st := range Script {
+	approver := ""
+	steps := append([]Step(nil), Script...)
+	last, who := approvalStep(time.Now())
+	steps = append(steps, last)
+	approver = who
+	for _, st := range steps {
 		tok, err := issueToken(srv, st.Identity, 15*time.Minute)
 		if err != nil {
 			return results, err
@@ -75,9 +108,9 @@ func runScript(ctx context.Context, srv *server.Server, out io.Writer) ([]StepRe
 		approved := make(chan error, 1)
 		if st.Expect == "approve" {
 			go func() {
-				id, err := approveAs(cctx, srv, "alice", "reviewed the migration: additive column, no lock risk")
+				id, err := approveAs(cctx, srv, approver, "reviewed the migration: additive column, no lock risk")
 				if err == nil {
-					fmt.Fprintf(out, "  (alice approved %s)\n", id)
+					fmt.Fprintf(out, "  (%s approved %s)\n", approver, id)
 				}
 				approved <- err
 			}()
