@@ -433,3 +433,100 @@ func TestGrantFlags(t *testing.T) {
 		t.Errorf("activity weeks = %d, want 13 for 90 days", len(id.Activity))
 	}
 }
+
+// TestSuggestCompiles compiles the least-privilege suggestion for the
+// demo's agent and CI identities together with the example policy's
+// identities and resources: the snippet is valid policy language.
+func TestSuggestCompiles(t *testing.T) {
+	t.Parallel()
+	res, st, pol := demoRecording(t)
+	now := time.Now().Add(time.Minute)
+	rep, err := review.Build(context.Background(), review.Config{Reader: st, Policy: pol, Now: now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	approved := res.Steps[len(res.Steps)-1].Effect == "approve"
+	for _, name := range []string{"claude-coder", "ci-deployer", "copilot-agent"} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			id := find(t, rep, name)
+			snippet := review.Suggest(id, rep, review.SuggestOptions{Expires: "2027-03-01"})
+			dir := t.TempDir()
+			copyTree(t, "../../cue.mod", filepath.Join(dir, "cue.mod"))
+			for _, f := range []string{"policy.cue", "identities.cue", "resources.cue"} {
+				copyFile(t, filepath.Join("../../policies", f), filepath.Join(dir, "policies", f))
+			}
+			if err := os.WriteFile(filepath.Join(dir, "policies", "suggested.cue"), []byte("package policies\n\n"+snippet), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			src, err := compiler.LoadDir(filepath.Join(dir, "policies"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			out, err := compiler.Compile(src, compiler.Options{})
+			if err != nil {
+				t.Fatalf("suggestion does not compile: %v\n%s", err, snippet)
+			}
+			rules := out.Bundle.Policy.Rules
+			switch name {
+			case "claude-coder":
+				if len(rules) != 1 || rules[0].Effect != bundle.EffectAllow || !slices.Equal(rules[0].SQL.Statements, []string{"select"}) ||
+					!slices.Equal(rules[0].SQL.Tables, []string{"customers", "orders"}) || !slices.Equal(rules[0].Subjects, []string{"claude-coder"}) {
+					t.Errorf("claude-coder suggestion: %+v\n%s", rules, snippet)
+				}
+				for _, s := range []string{"select: 4", "table orders: 3", "Unused grants, not carried over: agents-read-analytics"} {
+					if !strings.Contains(snippet, s) {
+						t.Errorf("snippet lacks evidence %q:\n%s", s, snippet)
+					}
+				}
+			case "ci-deployer":
+				want := 1
+				if approved {
+					want = 2
+				}
+				if len(rules) != want {
+					t.Fatalf("ci-deployer: %d rules, want %d\n%s", len(rules), want, snippet)
+				}
+				if approved {
+					i := slices.IndexFunc(rules, func(r bundle.Rule) bool { return r.Effect == bundle.EffectApprove })
+					if i < 0 || rules[i].Approval == nil || rules[i].Approval.Group != "dba" || !slices.Equal(rules[i].SQL.Statements, []string{"alter"}) {
+						t.Errorf("ci-deployer approve suggestion: %+v\n%s", rules, snippet)
+					}
+				}
+			case "copilot-agent":
+				if len(rules) != 0 || !strings.Contains(snippet, "nothing to keep") {
+					t.Errorf("copilot-agent used nothing: %+v\n%s", rules, snippet)
+				}
+			}
+		})
+	}
+}
+
+func copyFile(t *testing.T, from, to string) {
+	t.Helper()
+	data, err := os.ReadFile(from)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Dir(to), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(to, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func copyTree(t *testing.T, from, to string) {
+	t.Helper()
+	err := filepath.WalkDir(from, func(p string, d os.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		rel, _ := filepath.Rel(from, p)
+		copyFile(t, p, filepath.Join(to, rel))
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
