@@ -26,14 +26,17 @@ func newRootCmd() *cobra.Command {
 		// subcommands are registered here
 		newApprovalsCmd(),
 		newBuildCmd(),
+		newCheckCmd(),
 		newDemoCmd(),
 		newDiffCmd(),
 		newInspectCmd(),
 		newKeygenCmd(),
 		newLintCmd(),
+		newReplayCmd(),
 		newServeCmd(),
 		newSessionsCmd(),
 		newSignCmd(),
+		newTestCmd(),
 		newTokenCmd(),
 		newVerifyCmd(),
 	)

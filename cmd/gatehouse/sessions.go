@@ -40,7 +40,7 @@ func newSessionsCmd() *cobra.Command {
 		Args:  noArgs,
 	}
 	o.AddFlags(cmd.PersistentFlags())
-	cmd.AddCommand(newSessionsListCmd(o), newSessionsShowCmd(o), newSessionsVerifyCmd(o))
+	cmd.AddCommand(newSessionsListCmd(o), newSessionsShowCmd(o), newSessionsVerifyCmd(o), newSessionsExportCmd(o))
 	return cmd
 }
 
