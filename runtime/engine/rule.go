@@ -183,9 +183,28 @@ func (r *rule) inWindow(t time.Time) bool {
 
 // ---- SQL ----
 
+// name is a string with its first eight bytes packed into an integer, so
+// that comparing two short names costs two integer comparisons.
+type name struct {
+	s string
+	w uint64 // s[:min(8, len(s))], little-endian, zero-padded
+}
+
+func mkName(s string) name {
+	n := name{s: s}
+	for i := 0; i < len(s) && i < 8; i++ {
+		n.w |= uint64(s[i]) << (8 * i)
+	}
+	return n
+}
+
+func (a *name) eq(b *name) bool {
+	return a.w == b.w && len(a.s) == len(b.s) && (len(a.s) <= 8 || a.s[8:] == b.s[8:])
+}
+
 // tablePattern is a compiled table pattern.
 type tablePattern struct {
-	schema, table string // "" = any
+	schema, table name // s == "": any
 }
 
 func compileTable(p string) (tablePattern, error) {
@@ -197,7 +216,7 @@ func compileTable(p string) (tablePattern, error) {
 	}
 	schema, table, ok := strings.Cut(p, ".")
 	if !ok {
-		return tablePattern{table: p}, nil
+		return tablePattern{table: mkName(p)}, nil
 	}
 	if schema == "" || table == "" || strings.Contains(table, ".") {
 		return tablePattern{}, fmt.Errorf("table pattern %q: want schema.table, table, schema.* or *", p)
@@ -208,18 +227,18 @@ func compileTable(p string) (tablePattern, error) {
 	if table == "*" {
 		table = ""
 	}
-	return tablePattern{schema: schema, table: table}, nil
+	return tablePattern{schema: mkName(schema), table: mkName(table)}, nil
 }
 
 // tableRef is a statement's table split into schema and table.
-type tableRef struct{ schema, table string }
+type tableRef struct{ schema, table name }
 
 // splitTables splits every table of the facts into dst.
 func splitTables(dst []tableRef, tables []string) []tableRef {
 	dst = dst[:0]
 	for _, t := range tables {
 		schema, table := splitTable(t)
-		dst = append(dst, tableRef{schema, table})
+		dst = append(dst, tableRef{mkName(schema), mkName(table)})
 	}
 	return dst
 }
@@ -238,8 +257,8 @@ func splitTable(s string) (schema, table string) {
 	return schema, table
 }
 
-func (p *tablePattern) match(schema, table string) bool {
-	return (p.schema == "" || p.schema == schema) && (p.table == "" || p.table == table)
+func (p *tablePattern) match(t *tableRef) bool {
+	return (p.schema.s == "" || p.schema.eq(&t.schema)) && (p.table.s == "" || p.table.eq(&t.table))
 }
 
 // columnPattern is a compiled column pattern: "table.column", "*.column",
@@ -404,10 +423,11 @@ func (s *sqlMatch) match(f *SQLFacts, tables []tableRef, grant, kindChecked bool
 
 // matchTables: a grant must cover every table; otherwise one is enough.
 func (s *sqlMatch) matchTables(tables []tableRef, grant bool) bool {
-	for _, t := range tables {
+	for ti := range tables {
+		t := &tables[ti]
 		hit := false
 		for i := range s.tables {
-			if s.tables[i].match(t.schema, t.table) {
+			if s.tables[i].match(t) {
 				hit = true
 				break
 			}
