@@ -33,6 +33,7 @@ func newRootCmd() *cobra.Command {
 		newKeygenCmd(),
 		newLintCmd(),
 		newReplayCmd(),
+		newReviewCmd(),
 		newServeCmd(),
 		newSessionsCmd(),
 		newSignCmd(),
