@@ -67,6 +67,8 @@ type gateway struct {
 	backendUser, backendPassword string
 	logs                         *syncBuffer
 	stateDir                     string
+	// stop shuts the gateway down and flushes the recorder; idempotent.
+	stop func()
 }
 
 // startGateway creates a database loaded with demo.SampleSQL, a backend
@@ -150,15 +152,19 @@ func startGateway(t *testing.T, opts gatewayOptions) *gateway {
 	}
 	done := make(chan error, 1)
 	go func() { done <- srv.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil && ctx.Err() == nil {
-			t.Errorf("server.Run: %v", err)
-		}
-		if err := srv.Close(); err != nil {
-			t.Errorf("server.Close: %v", err)
-		}
-	})
+	var once sync.Once
+	g.stop = func() {
+		once.Do(func() {
+			cancel()
+			if err := <-done; err != nil && ctx.Err() == nil {
+				t.Errorf("server.Run: %v", err)
+			}
+			if err := srv.Close(); err != nil {
+				t.Errorf("server.Close: %v", err)
+			}
+		})
+	}
+	t.Cleanup(g.stop)
 	g.srv = srv
 	g.host, g.port, _ = net.SplitHostPort(srv.PostgresAddr().String())
 	return g

@@ -115,6 +115,12 @@ func (h *Handler) ServeConn(ctx context.Context, nc net.Conn) error {
 	defer bconn.Close()
 	dl.add(bconn)
 
+	for k, v := range hj.ParameterStatuses {
+		if err := checkSetting(k, v); err != nil {
+			log.WarnContext(ctx, "Backend session refused.", "resource", bc.Address, "error", err)
+			return fatal(err)
+		}
+	}
 	key := make([]byte, len(hj.SecretKey))
 	copy(key, hj.SecretKey)
 	target := &cancelTarget{backend: bc, backendPID: hj.PID, backendKey: key}
@@ -223,6 +229,11 @@ func (h *Handler) startup(ctx context.Context, nc net.Conn) (*startup, error) {
 			}
 			if params["database"] == "" {
 				params["database"] = params["user"]
+			}
+			for k, v := range params {
+				if err := checkSetting(k, v); err != nil {
+					return nil, fatal(err)
+				}
 			}
 			if r, ok := params["replication"]; ok && !isFalse(r) {
 				return nil, fatal(fmt.Errorf("%w: replication connections are not supported", ErrUnsupportedProtocol))

@@ -513,7 +513,18 @@ func (c *conn) fromBackend(ctx context.Context, msg []byte) error {
 			return c.writeClient(buf)
 		}
 		return c.writeClient(msg)
-	case 'A', 'S': // NotificationResponse, ParameterStatus
+	case 'S': // ParameterStatus
+		var ps pgproto3.ParameterStatus
+		if err := ps.Decode(body); err != nil {
+			return fmt.Errorf("%w: backend ParameterStatus: %v", ErrProtocolViolation, err)
+		}
+		if err := checkSetting(ps.Name, ps.Value); err != nil {
+			// The backend now reads SQL differently from the classifier:
+			// nothing more may be forwarded on this connection.
+			return c.fatalClient(err)
+		}
+		return c.writeClient(msg)
+	case 'A': // NotificationResponse
 		return c.writeClient(msg)
 	case 'Z':
 		if len(body) != 1 {
