@@ -66,6 +66,7 @@ func (s *Server) adminHandler() http.Handler {
 	api.HandleFunc("POST /api/v1/approvals/{id}/approve", s.requireRole(s.apiVote(record.DecisionApprove)))
 	api.HandleFunc("POST /api/v1/approvals/{id}/deny", s.requireRole(s.apiVote(record.DecisionDeny)))
 	mux.Handle("/api/", api)
+	mux.Handle("/ui/", s.uiHandler())
 	return mux
 }
 
