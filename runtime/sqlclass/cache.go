@@ -3,6 +3,7 @@ package sqlclass
 import (
 	"container/list"
 	"hash/maphash"
+	"strings"
 	"sync"
 )
 
@@ -24,6 +25,9 @@ type Cache struct {
 	inner  Classifier
 	seed   maphash.Seed
 	shards [cacheShards]shard
+	// norm caches classifications by normalised text (constants replaced),
+	// for classifiers that implement normalizer.
+	norm [cacheShards]shard
 }
 
 var _ Classifier = (*Cache)(nil)
@@ -52,6 +56,7 @@ func NewCache(inner Classifier, size int) *Cache {
 	c := &Cache{inner: inner, seed: maphash.MakeSeed()}
 	for i := range c.shards {
 		c.shards[i] = shard{max: per, ll: list.New(), items: make(map[string]*list.Element, per)}
+		c.norm[i] = shard{max: per, ll: list.New(), items: make(map[string]*list.Element, per)}
 	}
 	return c
 }
@@ -62,16 +67,27 @@ func (c *Cache) Classify(sql string) ([]Statement, error) {
 		return c.inner.Classify(sql)
 	}
 	s := &c.shards[maphash.String(c.seed, sql)%cacheShards]
-	s.mu.Lock()
-	if el, ok := s.items[sql]; ok {
-		s.ll.MoveToFront(el)
-		e := el.Value.(*entry)
-		s.mu.Unlock()
+	if e, ok := s.get(sql); ok {
 		return e.stmts, e.err
 	}
-	s.mu.Unlock()
+	// Texts that differ only in constants (simple-protocol clients inline
+	// every value) share one classification, found by the normalised text.
+	norm, normOK := "", false
+	if n, ok := c.inner.(normalizer); ok {
+		norm, normOK = n.normalize(sql)
+	}
+	var ns *shard
+	if normOK {
+		ns = &c.norm[maphash.String(c.seed, norm)%cacheShards]
+		if e, ok := ns.get(norm); ok {
+			return withText(e.stmts, sql), nil
+		}
+	}
 
 	stmts, err := c.inner.Classify(sql)
+	if normOK && err == nil && normalizable(stmts) {
+		ns.put(norm, stmts, nil)
+	}
 
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -88,6 +104,65 @@ func (c *Cache) Classify(sql string) ([]Statement, error) {
 		delete(s.items, old.Value.(*entry).key)
 	}
 	return stmts, err
+}
+
+func (s *shard) get(key string) (*entry, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	el, ok := s.items[key]
+	if !ok {
+		return nil, false
+	}
+	s.ll.MoveToFront(el)
+	return el.Value.(*entry), true
+}
+
+func (s *shard) put(key string, stmts []Statement, err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.items[key]; ok {
+		return
+	}
+	s.items[key] = s.ll.PushFront(&entry{key: key, stmts: stmts, err: err})
+	for s.ll.Len() > s.max {
+		old := s.ll.Back()
+		s.ll.Remove(old)
+		delete(s.items, old.Value.(*entry).key)
+	}
+}
+
+// normalizer is implemented by classifiers whose classification does not
+// depend on the values of constants: normalize returns the text with every
+// constant replaced by a placeholder, using the real lexer.
+type normalizer interface {
+	normalize(sql string) (string, bool)
+}
+
+// normalizable reports whether a classification may be shared by every
+// text with the same normalised form: one plain SELECT, INSERT, UPDATE or
+// DELETE. Utility statements are never shared (their option values, such
+// as EXPLAIN (ANALYZE 0), can change the classification).
+func normalizable(stmts []Statement) bool {
+	if len(stmts) != 1 || stmts[0].SubKind != "" || stmts[0].Inner != nil || stmts[0].Copy != nil {
+		return false
+	}
+	switch stmts[0].Kind {
+	case "select", "insert", "update", "delete":
+		return true
+	}
+	return false
+}
+
+// withText returns a copy of the single shared statement with Text set
+// from sql: the whole text, trimmed of whitespace and trailing semicolons.
+func withText(stmts []Statement, sql string) []Statement {
+	text := strings.TrimSpace(sql)
+	for strings.HasSuffix(text, ";") {
+		text = strings.TrimSpace(strings.TrimSuffix(text, ";"))
+	}
+	out := []Statement{stmts[0]}
+	out[0].Text = text
+	return out
 }
 
 // Len returns the number of cached entries.

@@ -3,6 +3,7 @@ package sqlclass
 import (
 	"errors"
 	"fmt"
+	"reflect"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -126,5 +127,64 @@ func TestCacheConcurrent(t *testing.T) {
 	close(errs)
 	for err := range errs {
 		t.Error(err)
+	}
+}
+
+// countingPostgres counts the parses behind a Cache; it keeps the
+// normalizer of the embedded Postgres.
+type countingPostgres struct {
+	*Postgres
+	mu sync.Mutex
+	n  int
+}
+
+func (c *countingPostgres) Classify(sql string) ([]Statement, error) {
+	c.mu.Lock()
+	c.n++
+	c.mu.Unlock()
+	return c.Postgres.Classify(sql)
+}
+
+func TestCacheNormalized(t *testing.T) {
+	t.Parallel()
+	pg, err := NewPostgres(PostgresConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		name   string
+		a, b   string
+		shared bool
+	}{
+		{"select constants", "SELECT abalance FROM pgbench_accounts WHERE aid = 1;", "SELECT abalance FROM pgbench_accounts WHERE aid = 2;", true},
+		{"update constants", "UPDATE t SET x = x + 5 WHERE id = 'a'", "UPDATE t SET x = x + -7 WHERE id = 'b'", true},
+		{"different tables", "SELECT 1 FROM a WHERE x = 1", "SELECT 1 FROM b WHERE x = 1", false},
+		{"explain option value", "EXPLAIN (ANALYZE 0) DELETE FROM t", "EXPLAIN (ANALYZE 1) DELETE FROM t", false},
+		{"multi statement", "SELECT 1; SELECT 2", "SELECT 3; SELECT 4", false},
+		{"set value", "SET work_mem = '1MB'", "SET work_mem = '2MB'", false},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			inner := &countingPostgres{Postgres: pg}
+			cache := NewCache(inner, 100)
+			want, err := pg.Classify(c.b)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := cache.Classify(c.a); err != nil {
+				t.Fatal(err)
+			}
+			got, err := cache.Classify(c.b)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if shared := inner.n == 1; shared != c.shared {
+				t.Errorf("parses %d: shared %v, want %v", inner.n, shared, c.shared)
+			}
+			if !reflect.DeepEqual(got, want) {
+				t.Errorf("classification of %q from the cache:\n got %+v\nwant %+v", c.b, got, want)
+			}
+		})
 	}
 }
