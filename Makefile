@@ -6,7 +6,7 @@ LDFLAGS  := -X main.version=$(VERSION)
 BIN      := bin/gatehouse
 FUZZTIME ?= 30s
 
-.PHONY: all build test test-short vet fmt-check lint fuzz fuzz-short bench demo clean deps
+.PHONY: all build test test-short vet fmt-check lint fuzz fuzz-short bench demo clean deps browser-deps
 
 all: build
 
@@ -17,10 +17,15 @@ build:
 deps:
 	./scripts/deps.sh
 
+# browser-deps installs headless Chromium for the dashboard's browser tests.
+browser-deps:
+	./scripts/browser-deps.sh
+
 # test is the one command that passes the whole suite: vet, format check,
 # unit and integration tests (against the local PostgreSQL/MariaDB), and a
 # short run of every fuzz target.
 test: vet fmt-check
+	-./scripts/browser-deps.sh
 	$(GO) test -count=1 -timeout 15m $(PKGS)
 	$(MAKE) fuzz-short
 

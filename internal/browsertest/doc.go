@@ -1,0 +1,16 @@
+// Package browsertest drives the admin dashboard in headless Chromium
+// against a real gateway: a bundle compiled from policies/, the PostgreSQL
+// proxy in front of a fresh database on the local server, a SQLite
+// recording store and the development token issuer.
+//
+// The scenario logs in as an admin and reads a recorded session, logs in
+// as a DBA and approves a statement that a waiting pgx client sent (the
+// client then proceeds), and opens the access review of the agent to find
+// its unused grants. Screenshots go to testout/screenshots/; with
+// GATEHOUSE_UPDATE_SCREENSHOTS=1 the review page's screenshot also
+// replaces docs/img/review.png.
+//
+// Chromium comes from Debian's "chromium" package (scripts/browser-deps.sh,
+// run by `make test`). The test installs it itself when it runs as root;
+// it skips, saying why, only when Chromium cannot be installed.
+package browsertest
