@@ -3,6 +3,7 @@ package server
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"fmt"
 	"strings"
 	"sync"
@@ -26,6 +27,30 @@ type maskPlanner struct {
 	mu       sync.Mutex
 	maskers  map[string]*mask.Masker // by bundle revision
 	catalogs map[string]*catalogConn // by resource name
+
+	// plans caches the plans of single-statement results, so repeated
+	// statements (prepared or not) skip planning and catalog lookups.
+	plansMu sync.Mutex
+	plans   map[planKey]*mask.Plan
+}
+
+// maxCachedPlans bounds the plan cache; it is cleared when full.
+const maxCachedPlans = 4096
+
+// maxKeySpecs is the most mask specs a cacheable plan may combine.
+const maxKeySpecs = 4
+
+// planKey identifies a plan: the same masker (bundle revision), catalog
+// (resource), mask specs, statement (its immutable, shared output columns
+// and tables, compared by identity) and RowDescription give the same plan.
+type planKey struct {
+	revision, resource string
+	specs              [maxKeySpecs]*bundle.MaskSpec
+	cols               *sqlclass.OutputColumn
+	ncols              int
+	tables             *string
+	ntables            int
+	fields             string // encodeFields of the RowDescription
 }
 
 // catalogConn is a small pool to one backend, used only to resolve the
@@ -36,7 +61,7 @@ type catalogConn struct {
 }
 
 func newMaskPlanner(s *Server) *maskPlanner {
-	mp := &maskPlanner{s: s, maskers: map[string]*mask.Masker{}, catalogs: map[string]*catalogConn{}}
+	mp := &maskPlanner{s: s, maskers: map[string]*mask.Masker{}, catalogs: map[string]*catalogConn{}, plans: map[planKey]*mask.Plan{}}
 	s.closers = append(s.closers, mp.close)
 	return mp
 }
@@ -124,6 +149,25 @@ func (m *maskPlanner) Plan(ctx context.Context, sess *proxy.Session, v *proxy.SQ
 		return nil, err
 	}
 	r := &rowMasker{ctx: context.WithoutCancel(ctx), masker: mk, catalog: cat, specs: v.Masks, stmts: v.Statements}
+	if len(v.Statements) == 1 {
+		st := &v.Statements[0]
+		r.tables = st.TablesRead // shared and immutable: no copy
+		if producesRows(st) {
+			r.results = []*sqlclass.Statement{st}
+		}
+		if len(v.Masks) <= maxKeySpecs {
+			r.planner, r.key = m, planKey{revision: eng.Bundle().Manifest.Revision, resource: sess.Resource().Name,
+				ncols: len(st.OutputColumns), ntables: len(st.TablesRead)}
+			copy(r.key.specs[:], v.Masks)
+			if len(st.OutputColumns) > 0 {
+				r.key.cols = &st.OutputColumns[0]
+			}
+			if len(st.TablesRead) > 0 {
+				r.key.tables = &st.TablesRead[0]
+			}
+		}
+		return r, nil
+	}
 	for i := range v.Statements {
 		st := &v.Statements[i]
 		r.tables = append(r.tables, st.TablesRead...)
@@ -132,6 +176,34 @@ func (m *maskPlanner) Plan(ctx context.Context, sess *proxy.Session, v *proxy.SQ
 		}
 	}
 	return r, nil
+}
+
+func (m *maskPlanner) cachedPlan(k *planKey) *mask.Plan {
+	m.plansMu.Lock()
+	defer m.plansMu.Unlock()
+	return m.plans[*k]
+}
+
+func (m *maskPlanner) storePlan(k *planKey, p *mask.Plan) {
+	m.plansMu.Lock()
+	defer m.plansMu.Unlock()
+	if len(m.plans) >= maxCachedPlans {
+		clear(m.plans)
+	}
+	m.plans[*k] = p
+}
+
+// encodeFields appends what planning reads from a RowDescription.
+func encodeFields(dst []byte, fields []pgproto3.FieldDescription) []byte {
+	for _, f := range fields {
+		dst = append(dst, f.Name...)
+		dst = append(dst, 0)
+		dst = binary.BigEndian.AppendUint32(dst, f.TableOID)
+		dst = binary.BigEndian.AppendUint16(dst, f.TableAttributeNumber)
+		dst = binary.BigEndian.AppendUint32(dst, f.DataTypeOID)
+		dst = binary.BigEndian.AppendUint16(dst, uint16(f.Format))
+	}
+	return dst
 }
 
 // producesRows reports whether a statement sends a RowDescription or COPY
@@ -154,6 +226,11 @@ type rowMasker struct {
 	next int // index into results of the next RowDescription
 	plan *mask.Plan
 	copy bool
+
+	// planner and key are set when the plan may be cached (one statement).
+	planner *maskPlanner
+	key     planKey
+	scratch []byte
 }
 
 var (
@@ -178,6 +255,17 @@ func (r *rowMasker) current() *sqlclass.Statement {
 
 func (r *rowMasker) Describe(fields []pgproto3.FieldDescription) error {
 	st := r.current()
+	if r.planner != nil {
+		r.scratch = encodeFields(r.scratch[:0], fields)
+		if r.plan != nil && !r.copy && r.key.fields == string(r.scratch) {
+			return nil // the same statement described again (prepared)
+		}
+		r.key.fields = string(r.scratch)
+		if p := r.planner.cachedPlan(&r.key); p != nil {
+			r.plan = p
+			return nil
+		}
+	}
 	in := mask.PlanInput{Specs: r.specs, Tables: r.tables, Fields: fields, Catalog: r.catalog}
 	if st != nil {
 		in.Columns = outputColumns(st.OutputColumns)
@@ -187,7 +275,22 @@ func (r *rowMasker) Describe(fields []pgproto3.FieldDescription) error {
 		return &pg.Error{Code: proxy.CodeInsufficientPrivilege, Message: "gatehouse withheld the result: " + err.Error(), Err: err}
 	}
 	r.plan = p
+	if r.planner != nil && st != nil && !planUsedFailSafe(p) {
+		r.planner.storePlan(&r.key, p)
+	}
 	return nil
+}
+
+// planUsedFailSafe reports whether a plan masked a column only because its
+// origin was unknown; such a plan depends on a catalog lookup that may have
+// failed transiently, so it is not cached.
+func planUsedFailSafe(p *mask.Plan) bool {
+	for _, c := range p.Columns {
+		if strings.HasPrefix(c.Reason, "column origin unknown") {
+			return true
+		}
+	}
+	return false
 }
 
 func (r *rowMasker) Rewrite(values [][]byte) [][]byte {
