@@ -2,6 +2,7 @@ package pg
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"net"
 	"time"
@@ -127,4 +128,18 @@ type CommandResult struct {
 	Duration time.Duration
 	// Denied is true when the proxy refused the statement.
 	Denied bool
+}
+
+// RowLimiter is implemented by a RowRewriter whose statement may return at
+// most MaxRows rows (a policy's max_rows). The rows up to the limit reach
+// the client; the next one ends the result with an error (SQLSTATE 54000)
+// and the rest is discarded, so the command is reported as failed.
+type RowLimiter interface {
+	MaxRows() int64
+}
+
+func rowLimitError(n int64) error {
+	return &Error{Code: "54000",
+		Message: fmt.Sprintf("gatehouse cut the result after %d rows: the policy allows at most %d rows per statement (max_rows)", n, n),
+		Hint:    "Add a LIMIT or a narrower WHERE clause."}
 }

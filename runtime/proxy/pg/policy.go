@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/jackc/pgx/v5/pgproto3"
+
 	"github.com/gatehouse/gatehouse/runtime/bundle"
 	"github.com/gatehouse/gatehouse/runtime/proxy"
 )
@@ -88,7 +90,41 @@ func (p *policySession) CheckQuery(ctx context.Context, sql string) Verdict {
 		}
 		out.Rows = rw
 	}
+	if v.MaxRows > 0 {
+		out.Rows = &limitedRows{RowRewriter: out.Rows, max: int64(v.MaxRows)}
+	}
 	return out
+}
+
+// limitedRows adds a row limit to a rewriter (or to pass-through rows).
+type limitedRows struct {
+	RowRewriter // nil: rows pass unchanged
+	max         int64
+}
+
+var _ RowLimiter = (*limitedRows)(nil)
+
+func (l *limitedRows) MaxRows() int64 { return l.max }
+
+func (l *limitedRows) Describe(fields []pgproto3.FieldDescription) error {
+	if l.RowRewriter == nil {
+		return nil
+	}
+	return l.RowRewriter.Describe(fields)
+}
+
+func (l *limitedRows) Rewrite(values [][]byte) [][]byte {
+	if l.RowRewriter == nil {
+		return values
+	}
+	return l.RowRewriter.Rewrite(values)
+}
+
+func (l *limitedRows) CopyData(data []byte) ([]byte, error) {
+	if l.RowRewriter == nil {
+		return data, nil
+	}
+	return l.RowRewriter.CopyData(data)
 }
 
 func (p *policySession) Done(ctx context.Context, res CommandResult) {

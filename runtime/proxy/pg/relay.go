@@ -588,6 +588,11 @@ func (c *conn) fromBackend(ctx context.Context, msg []byte) error {
 		if cur.st.withheld {
 			return c.withhold(ctx, cur, ErrRewrite)
 		}
+		if lim, ok := cur.st.rows.(RowLimiter); ok {
+			if n := lim.MaxRows(); n > 0 && c.rowCount >= n {
+				return c.withhold(ctx, cur, rowLimitError(n))
+			}
+		}
 		if err := c.dr.Decode(body); err != nil {
 			return fmt.Errorf("%w: backend DataRow: %v", ErrProtocolViolation, err)
 		}

@@ -33,6 +33,8 @@ type Hooks struct {
 	Approvals     chan error
 	// Notice is sent with every allowed statement when non-empty.
 	Notice string
+	// MaxRows limits the rows of every masked result (needs MaskColumn).
+	MaxRows int64
 
 	mu       sync.Mutex
 	sessions []*Session
@@ -92,7 +94,7 @@ func (s *Session) CheckQuery(_ context.Context, sql string) pg.Verdict {
 		if mask == "" {
 			mask = "***"
 		}
-		v.Rows = &Masker{Column: h.MaskColumn, Mask: []byte(mask), CopySecret: []byte(h.CopySecret)}
+		v.Rows = &Masker{Column: h.MaskColumn, Mask: []byte(mask), CopySecret: []byte(h.CopySecret), Limit: h.MaxRows}
 	}
 	if h.ApproveMarker != "" && strings.Contains(sql, h.ApproveMarker) {
 		v.Notices = append(v.Notices, "waiting for approval")
@@ -146,6 +148,9 @@ func (s *Session) Closed() bool {
 // Masker replaces the values of one column by name, and a secret inside
 // COPY data. A column named "fail_describe" makes Describe fail.
 type Masker struct {
+	// Limit is returned by MaxRows (pg.RowLimiter); 0 means no limit.
+	Limit int64
+
 	Column     string
 	Mask       []byte
 	CopySecret []byte
@@ -190,3 +195,8 @@ func (m *Masker) CopyData(data []byte) ([]byte, error) {
 	}
 	return bytes.ReplaceAll(data, m.CopySecret, m.Mask), nil
 }
+
+var _ pg.RowLimiter = (*Masker)(nil)
+
+// MaxRows implements pg.RowLimiter.
+func (m *Masker) MaxRows() int64 { return m.Limit }
