@@ -98,3 +98,32 @@ func TestReviewCertifyCLI(t *testing.T) {
 		}
 	}
 }
+
+func TestAskDecisions(t *testing.T) {
+	t.Parallel()
+	pol, _, err := reviewPolicy("../../policies", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var grants []string
+	for _, r := range pol.Rules {
+		if r.Effect == "allow" || r.Effect == "approve" {
+			grants = append(grants, r.ID)
+		}
+	}
+	// keep the first grant, revoke the second, shorten the third (after a
+	// bad date and a bad answer), skip the rest.
+	answers := "k\nr\ns tomorrow\nmaybe\ns 2027-01-01\n"
+	var out strings.Builder
+	dec, err := askDecisions(strings.NewReader(answers), &out, pol)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(dec) != 3 || dec[grants[0]].Action != "keep" || dec[grants[1]].Action != "revoke" ||
+		dec[grants[2]].Action != "shorten" || dec[grants[2]].Expires != "2027-01-01" {
+		t.Errorf("decisions %+v\n%s", dec, out.String())
+	}
+	if !strings.Contains(out.String(), "want a date YYYY-MM-DD") || !strings.Contains(out.String(), "answer k, r, s DATE or Enter") {
+		t.Errorf("prompts:\n%s", out.String())
+	}
+}
