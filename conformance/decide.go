@@ -58,9 +58,10 @@ func classify(c sqlclass.Classifier, text string) *classified {
 // decider decides events under one policy. It reuses its buffers: not safe
 // for concurrent use, and its outcome is valid until the next call.
 type decider struct {
-	p   *Policy
-	d   engine.Decision
-	req engine.Request
+	p     *Policy
+	d     engine.Decision
+	req   engine.Request
+	facts engine.SQLFacts // the request's SQL facts (no allocation per call)
 
 	effect   bundle.Effect
 	rules    []string
@@ -123,13 +124,12 @@ func (dc *decider) decideSQL(identity string, groups []string, resource string, 
 		if proxy.ImplicitlyAllowed(target.Kind) {
 			continue
 		}
-		var facts engine.SQLFacts
 		if st.Kind == "execute" || st.Kind == "fetch" {
-			facts = proxy.Facts(&target)
+			dc.facts = proxy.Facts(&target)
 		} else {
-			facts = cl.facts[i]
+			dc.facts = cl.facts[i]
 		}
-		dc.req = engine.Request{Identity: identity, Groups: groups, Resource: resource, Time: t, SQL: &facts}
+		dc.req = engine.Request{Identity: identity, Groups: groups, Resource: resource, Time: t, SQL: &dc.facts}
 		dc.p.Engine.Decide(&dc.req, &dc.d)
 		switch dc.d.Effect {
 		case bundle.EffectDeny:
@@ -250,13 +250,16 @@ func (dc *decider) decidingRules(buf []string) []string {
 	return buf
 }
 
-// decision copies the current outcome out; masking is computed.
-func (dc *decider) decision() Decision {
+// decision copies the current outcome out; with detail, what is masked is
+// computed too.
+func (dc *decider) decision(detail bool) Decision {
 	d := Decision{Effect: dc.effect, Reason: dc.reason, Masked: len(dc.masks) > 0}
 	if len(dc.rules) > 0 {
 		d.RuleIDs = slices.Clone(dc.rules)
 	}
-	d.Masking = masking(dc.masks, dc.columns)
+	if detail {
+		d.Masking = masking(dc.masks, dc.columns)
+	}
 	return d
 }
 

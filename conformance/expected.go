@@ -82,6 +82,7 @@ func acknowledge(cs []Change, exps []Expectation) []int {
 	used := make([]bool, len(exps))
 	for i := range cs {
 		c := &cs[i]
+		c.Acknowledged, c.Expectation, c.Reason = false, 0, ""
 		all, first := true, -1
 		for _, k := range c.Kinds {
 			found := false

@@ -194,11 +194,11 @@ func decideTest(dc *decider, pg sqlclass.Classifier, req *compiler.TestRequest) 
 	groups, known := dc.principal(req.Identity, nil, false)
 	if !known {
 		dc.unknownIdentity()
-		return dc.decision()
+		return dc.decision(true)
 	}
 	if req.SQL != "" {
 		dc.decideSQL(req.Identity, groups, req.Resource, t, classify(pg, req.SQL), proxy.NewSQLState())
-		return dc.decision()
+		return dc.decision(true)
 	}
 	dc.reset()
 	dc.req = engine.Request{Identity: req.Identity, Groups: groups, Resource: req.Resource, Time: t}
@@ -208,7 +208,7 @@ func decideTest(dc *decider, pg sqlclass.Classifier, req *compiler.TestRequest) 
 			Functions: req.Facts.Functions, HasWhere: req.Facts.HasWhere}
 		if proxy.ImplicitlyAllowed(f.Kind) {
 			dc.reason = proxy.ImplicitReason
-			return dc.decision()
+			return dc.decision(true)
 		}
 		dc.req.SQL = &f
 	case req.SSH != nil:
@@ -230,7 +230,7 @@ func decideTest(dc *decider, pg sqlclass.Classifier, req *compiler.TestRequest) 
 	if req.Facts != nil && len(dc.masks) > 0 {
 		dc.columns = append(dc.columns, req.Facts.Columns)
 	}
-	return dc.decision()
+	return dc.decision(true)
 }
 
 func checkExpect(e *compiler.TestExpect, got *Decision) []string {

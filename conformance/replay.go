@@ -7,6 +7,7 @@ import (
 	"io"
 	"runtime"
 	"slices"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -207,6 +208,13 @@ func Replay(ctx context.Context, c *Corpus, base, head *Policy, opts Options) (*
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
+	nc, nd := 0, 0
+	for i := range outs {
+		nc += len(outs[i].changes)
+		nd += len(outs[i].drift)
+	}
+	res.Changes = make([]Change, 0, nc)
+	res.Drift = make([]Change, 0, nd)
 	for i := range outs {
 		res.Changes = append(res.Changes, outs[i].changes...)
 		res.Drift = append(res.Drift, outs[i].drift...)
@@ -290,18 +298,23 @@ func (r *replayer) session(s *Session) (changes, drift []Change, skipped int) {
 				continue
 			}
 			if kinds := r.compareRecorded(e, r.head, false); len(kinds) > 0 {
-				changes = append(changes, r.change(s, e, kinds, recordedDecision(e), r.head.decision()))
+				changes = append(changes, r.change(s, e, kinds, recordedDecision(e), r.head.decision(maskingKinds(kinds))))
 			}
 			continue
 		}
 		r.side(r.base, s, e, bg, bk, bs)
 		if e.Collateral {
+			// Not judged on its own when recorded (another statement of
+			// its message was denied): replayed for session state only.
 			skipped++
-		} else if kinds := r.compareRecorded(e, r.base, true); len(kinds) > 0 {
-			drift = append(drift, r.change(s, e, kinds, recordedDecision(e), r.base.decision()))
+			continue
+		}
+		if kinds := r.compareRecorded(e, r.base, true); len(kinds) > 0 {
+			drift = append(drift, r.change(s, e, kinds, recordedDecision(e), r.base.decision(maskingKinds(kinds))))
 		}
 		if kinds := r.compare(r.base, r.head); len(kinds) > 0 {
-			changes = append(changes, r.change(s, e, kinds, r.base.decision(), r.head.decision()))
+			m := maskingKinds(kinds)
+			changes = append(changes, r.change(s, e, kinds, r.base.decision(m), r.head.decision(m)))
 		}
 	}
 	return changes, drift, skipped
@@ -312,8 +325,14 @@ func recordedDecision(e *Event) Decision {
 }
 
 func (r *replayer) change(s *Session, e *Event, kinds []Kind, base, head Decision) Change {
-	return Change{Kinds: kinds, SessionID: s.ID, Seq: e.Seq, Pos: fmt.Sprintf("%s:%d", posFile(s.Pos), e.Line),
+	return Change{Kinds: kinds, SessionID: s.ID, Seq: e.Seq, Pos: posFile(s.Pos) + ":" + strconv.Itoa(e.Line),
 		Identity: s.Identity, Resource: s.Resource, Command: e.Command, Time: e.Time, Base: base, Head: head}
+}
+
+// maskingKinds reports whether kinds include a masking change (only then
+// is the masked-column detail computed).
+func maskingKinds(kinds []Kind) bool {
+	return slices.Contains(kinds, KindMaskingAdded) || slices.Contains(kinds, KindMaskingRemoved)
 }
 
 func posFile(pos string) string {
