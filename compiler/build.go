@@ -1,6 +1,7 @@
 package compiler
 
 import (
+	"encoding/json"
 	"regexp"
 	"slices"
 	"sort"
@@ -8,8 +9,6 @@ import (
 	"strings"
 	"time"
 	_ "time/tzdata" // time zones of time windows are checked the same way everywhere
-
-	"cuelang.org/go/cue"
 
 	"github.com/gatehouse/gatehouse/runtime/bundle"
 )
@@ -27,10 +26,9 @@ type rawPolicy struct {
 
 // build turns the validated CUE value into the bundle policy and the
 // policy tests, reporting semantic errors as diagnostics.
-func (c *compilation) build(v cue.Value) (*bundle.Policy, []PolicyTest) {
+func (c *compilation) build(ev evaluated) (*bundle.Policy, []PolicyTest) {
 	var raw rawPolicy
-	if err := v.Decode(&raw); err != nil {
-		c.cueDiags(err, CodeSchema)
+	if !c.decode(ev, &raw) {
 		return nil, nil
 	}
 	pol := &bundle.Policy{
@@ -157,6 +155,46 @@ func (c *compilation) build(v cue.Value) (*bundle.Policy, []PolicyTest) {
 		tests = append(tests, t)
 	}
 	return pol, tests
+}
+
+// decode fills raw from the evaluated policy.
+//
+// Exporting the concrete value to JSON once and decoding that with
+// encoding/json is several times faster than cue.Value.Decode, which
+// builds an evaluation context and sorts the fields of every struct it
+// visits. The policy package on its own (ev.data) is cheaper still to
+// export than its unification with the schema, and it holds the same
+// concrete values: the schema only constrains (types, patterns, bounds,
+// closedness, required fields) and provides no values or defaults
+// (schemaSuppliesValues), and
+// ev.policy has already been validated as concrete. Two cases can make
+// the two differ, and both export ev.policy instead: a default in the
+// policy's own sources, which the schema could rule out in favour of
+// another value, and a value that is concrete only together with the
+// schema (ev.data does not export). A value that encoding/json cannot
+// hold (an integer out of range) is decoded with cue.Value.Decode, as
+// before, which reports it.
+func (c *compilation) decode(ev evaluated, raw *rawPolicy) bool {
+	var data []byte
+	var err error
+	if !ev.defaults {
+		data, err = ev.data.MarshalJSON()
+	}
+	if ev.defaults || err != nil {
+		data, err = ev.policy.MarshalJSON()
+	}
+	if err == nil {
+		err = json.Unmarshal(data, raw)
+	}
+	if err == nil {
+		return true
+	}
+	*raw = rawPolicy{}
+	if err := ev.policy.Decode(raw); err != nil {
+		c.cueDiags(err, CodeSchema)
+		return false
+	}
+	return true
 }
 
 func (c *compilation) settings(s *bundle.Settings) {

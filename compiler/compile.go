@@ -9,6 +9,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"cuelang.org/go/cue"
@@ -17,6 +18,7 @@ import (
 	"cuelang.org/go/cue/cuecontext"
 	cueerrors "cuelang.org/go/cue/errors"
 	"cuelang.org/go/cue/load"
+	"cuelang.org/go/cue/parser"
 	"cuelang.org/go/cue/token"
 	"cuelang.org/go/mod/modfile"
 	"cuelang.org/go/mod/module"
@@ -97,11 +99,11 @@ func Compile(src *Source, opts Options) (res *Result, err error) {
 			}}}
 		}
 	}()
-	v, ok := c.evaluate()
+	ev, ok := c.evaluate()
 	if !ok {
 		return nil, c.fail()
 	}
-	pol, tests := c.build(v)
+	pol, tests := c.build(ev)
 	if c.diags.HasErrors() {
 		return nil, c.fail()
 	}
@@ -158,9 +160,24 @@ func manifest(src *Source, pol *bundle.Policy, opts Options) (bundle.Manifest, e
 type compilation struct {
 	src   *Source
 	diags Diagnostics
-	// index maps a value path (labels joined by "\x00") to the position
+	// index maps a value path (each label preceded by "\x00") to the position
 	// where the policy sources first declare it.
 	index map[string]token.Pos
+}
+
+// evaluated is a policy that loaded and validated against the schema.
+type evaluated struct {
+	// policy is the policy unified with the schema's #Policy and
+	// validated for concreteness.
+	policy cue.Value
+	// data is the policy package on its own, before unification with the
+	// schema. It holds the same concrete values as policy (see
+	// compilation.decode) and is much cheaper to export.
+	data cue.Value
+	// defaults reports whether any source the package was built from marks
+	// a default; the schema could then select a different value than the
+	// data alone, so only policy may be exported.
+	defaults bool
 }
 
 func (c *compilation) fail() error {
@@ -191,7 +208,7 @@ func parsePos(s string) Pos {
 
 // evaluate loads the policy package through an overlay (nothing is read
 // from disk), unifies it with the embedded schema and validates it.
-func (c *compilation) evaluate() (cue.Value, bool) {
+func (c *compilation) evaluate() (evaluated, bool) {
 	overlay := map[string]load.Source{}
 	for name, data := range c.src.Files {
 		overlay[path.Join(virtualRoot, name)] = load.FromBytes(data)
@@ -201,7 +218,7 @@ func (c *compilation) evaluate() (cue.Value, bool) {
 		mf, err := modfile.Parse(data, "cue.mod/module.cue")
 		if err != nil {
 			c.cueDiags(err, CodeLoad)
-			return cue.Value{}, false
+			return evaluated{}, false
 		}
 		modPath = mf.Module
 	} else {
@@ -227,19 +244,19 @@ func (c *compilation) evaluate() (cue.Value, bool) {
 	insts := load.Instances([]string{"."}, cfg)
 	if len(insts) != 1 {
 		c.errorf(c.src.Dir, CodeLoad, "expected one CUE package in %s, found %d", c.src.Dir, len(insts))
-		return cue.Value{}, false
+		return evaluated{}, false
 	}
 	inst := insts[0]
 	if inst.Err != nil {
 		c.cueDiags(inst.Err, CodeLoad)
-		return cue.Value{}, false
+		return evaluated{}, false
 	}
 	c.indexFiles(inst)
 	ctx := cuecontext.New()
 	v := ctx.BuildInstance(inst)
 	if err := v.Err(); err != nil {
 		c.cueDiags(err, CodeEval)
-		return cue.Value{}, false
+		return evaluated{}, false
 	}
 	def := ctx.CompileString(schema.CUE, cue.Filename(schemaFileName)).LookupPath(cue.MakePath(cue.Def("#Policy")))
 	if err := def.Err(); err != nil {
@@ -247,16 +264,87 @@ func (c *compilation) evaluate() (cue.Value, bool) {
 		// build defect, not a policy problem.
 		panic(fmt.Sprintf("embedded schema does not compile: %v", err))
 	}
+	data := v
 	v = v.Unify(def)
 	if err := v.Err(); err != nil {
 		c.cueDiags(err, CodeSchema)
-		return cue.Value{}, false
+		return evaluated{}, false
 	}
 	if err := v.Validate(cue.Concrete(true)); err != nil {
 		c.cueDiags(err, CodeSchema)
-		return cue.Value{}, false
+		return evaluated{}, false
 	}
-	return v, true
+	return evaluated{
+		policy:   v,
+		data:     data,
+		defaults: schemaSuppliesValues() || marksDefaults(inst, map[*build.Instance]bool{}),
+	}, true
+}
+
+// schemaSuppliesValues reports whether the embedded schema could add a
+// value to a policy rather than only constrain it: a default, a regular
+// field that is neither optional nor required, or a comprehension. The
+// schema has none of these; the check keeps compilation.decode correct if
+// that ever changes.
+var schemaSuppliesValues = sync.OnceValue(func() bool { return suppliesValues(schema.CUE) })
+
+// suppliesValues reports whether the CUE source src has a default, a
+// regular field that is neither optional nor required, or a comprehension
+// (or does not parse).
+func suppliesValues(src string) bool {
+	f, err := parser.ParseFile(schemaFileName, src)
+	if err != nil {
+		return true
+	}
+	found := false
+	ast.Walk(f, func(n ast.Node) bool {
+		switch n := n.(type) {
+		case *ast.UnaryExpr:
+			found = found || n.Op == token.MUL
+		case *ast.Comprehension:
+			found = true
+		case *ast.Field:
+			if n.Constraint != token.ILLEGAL {
+				break
+			}
+			if _, pattern := n.Label.(*ast.ListLit); pattern {
+				break
+			}
+			name, _, err := ast.LabelName(n.Label)
+			if err != nil || !strings.HasPrefix(name, "#") && !strings.HasPrefix(name, "_") {
+				found = true
+			}
+		}
+		return !found
+	}, nil)
+	return found
+}
+
+// marksDefaults reports whether a file of inst or of a package it imports
+// marks a default value (a unary "*" in a disjunction).
+func marksDefaults(inst *build.Instance, seen map[*build.Instance]bool) bool {
+	if inst == nil || seen[inst] {
+		return false
+	}
+	seen[inst] = true
+	for _, f := range inst.Files {
+		found := false
+		ast.Walk(f, func(n ast.Node) bool {
+			if u, ok := n.(*ast.UnaryExpr); ok && u.Op == token.MUL {
+				found = true
+			}
+			return !found
+		}, nil)
+		if found {
+			return true
+		}
+	}
+	for _, imp := range inst.Imports {
+		if marksDefaults(imp, seen) {
+			return true
+		}
+	}
+	return false
 }
 
 // indexFiles records where each literal field and list element is
@@ -266,11 +354,11 @@ func (c *compilation) indexFiles(inst *build.Instance) {
 		if c.relFile(f.Filename) == "" {
 			continue
 		}
-		c.indexDecls(nil, f.Decls)
+		c.indexDecls("", f.Decls)
 	}
 }
 
-func (c *compilation) indexDecls(prefix []string, decls []ast.Decl) {
+func (c *compilation) indexDecls(prefix string, decls []ast.Decl) {
 	for _, d := range decls {
 		switch d := d.(type) {
 		case *ast.Field:
@@ -278,32 +366,36 @@ func (c *compilation) indexDecls(prefix []string, decls []ast.Decl) {
 			if err != nil {
 				continue
 			}
-			p := append(prefix[:len(prefix):len(prefix)], name)
-			key := strings.Join(p, "\x00")
+			key := indexKey(prefix, name)
 			if _, ok := c.index[key]; !ok {
 				c.index[key] = d.Pos()
 			}
-			c.indexExpr(p, d.Value)
+			c.indexExpr(key, d.Value)
 		case *ast.EmbedDecl:
 			c.indexExpr(prefix, d.Expr)
 		}
 	}
 }
 
-func (c *compilation) indexExpr(prefix []string, e ast.Expr) {
+func (c *compilation) indexExpr(prefix string, e ast.Expr) {
 	switch e := e.(type) {
 	case *ast.StructLit:
 		c.indexDecls(prefix, e.Elts)
 	case *ast.ListLit:
 		for i, el := range e.Elts {
-			p := append(prefix[:len(prefix):len(prefix)], strconv.Itoa(i))
-			key := strings.Join(p, "\x00")
+			key := indexKey(prefix, strconv.Itoa(i))
 			if _, ok := c.index[key]; !ok {
 				c.index[key] = el.Pos()
 			}
-			c.indexExpr(p, el)
+			c.indexExpr(key, el)
 		}
 	}
+}
+
+// indexKey appends label to the index key prefix ("" for the root): a key
+// is its labels, each preceded by "\x00".
+func indexKey(prefix, label string) string {
+	return prefix + "\x00" + label
 }
 
 // relFile maps a loader file name to its path relative to the root, or
@@ -335,7 +427,7 @@ func (c *compilation) posString(p token.Pos) string {
 // labels that the sources declare literally.
 func (c *compilation) lookupPos(labels ...string) string {
 	for n := len(labels); n > 0; n-- {
-		if p, ok := c.index[strings.Join(labels[:n], "\x00")]; ok {
+		if p, ok := c.index["\x00"+strings.Join(labels[:n], "\x00")]; ok {
 			if s := c.posString(p); s != "" {
 				return s
 			}

@@ -349,3 +349,66 @@ func TestDiagnosticString(t *testing.T) {
 		})
 	}
 }
+
+// TestSchemaSelectsValue checks that the compiled values are those of the
+// policy unified with the schema, also where the policy alone would give
+// another value (a default the schema rules out) or none (a disjunction
+// the schema narrows to one value).
+func TestSchemaSelectsValue(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name string
+		decl string
+		kind string
+		want string
+	}{
+		{"plain", "", `"human"`, "human"},
+		{"default kept", "", `*"human" | "agent"`, "human"},
+		{"default ruled out by the schema", "", `*"robot" | "agent"`, "agent"},
+		{"disjunction narrowed by the schema", "", `"robot" | "service"`, "service"},
+		{"default in a reference", `_kind: *"robot" | "service"`, `_kind`, "service"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			policy := "package p\n" + tc.decl + "\nidentities: a: {kind: " + tc.kind + ", match: subject: \"a\"}\n"
+			src := &Source{Dir: ".", Time: fixedTime, Files: map[string][]byte{"p.cue": []byte(policy)}}
+			res, err := Compile(src, Options{})
+			if err != nil {
+				t.Fatalf("Compile: %v", err)
+			}
+			if got := res.Bundle.Policy.Identities[0].Kind; got != tc.want {
+				t.Errorf("kind %q, want %q", got, tc.want)
+			}
+		})
+	}
+}
+
+// TestSchemaSuppliesNoValues guards the cheaper export of the policy
+// package alone: it is only taken while the schema adds no values.
+func TestSchemaSuppliesNoValues(t *testing.T) {
+	t.Parallel()
+	if schemaSuppliesValues() {
+		t.Fatal("the schema supplies values (a default, a regular field or a comprehension): every compile exports the slower unified value")
+	}
+	tests := []struct {
+		name string
+		src  string
+		want bool
+	}{
+		{"constraints only", "package s\n#A: {a?: string, b!: int & >=1, [string]: _, #c: 1, _d: 2}", false},
+		{"default", "package s\n#A: {a?: *\"x\" | string}", true},
+		{"regular field", "package s\n#A: {a: string}", true},
+		{"nested regular field", "package s\n#A: {a?: {b: 1}}", true},
+		{"comprehension", "package s\n#A: {if true {a?: 1}}", true},
+		{"syntax error", "package s\n#A: {", true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			if got := suppliesValues(tc.src); got != tc.want {
+				t.Errorf("suppliesValues = %v, want %v", got, tc.want)
+			}
+		})
+	}
+}
