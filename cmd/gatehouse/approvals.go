@@ -14,6 +14,8 @@ import (
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
+
+	"github.com/gatehouse/gatehouse/runtime/record"
 )
 
 // approvalsOptions are shared by the approvals subcommands: they talk to a
@@ -58,25 +60,6 @@ func newApprovalsCmd() *cobra.Command {
 	return cmd
 }
 
-// apiApproval mirrors the admin API's approval JSON.
-type apiApproval struct {
-	ID        string    `json:"id"`
-	Identity  string    `json:"identity"`
-	Resource  string    `json:"resource"`
-	Command   string    `json:"command"`
-	RuleID    string    `json:"rule_id"`
-	Group     string    `json:"group"`
-	Count     int       `json:"count"`
-	Status    string    `json:"status"`
-	CreatedAt time.Time `json:"created_at"`
-	ExpiresAt time.Time `json:"expires_at"`
-	Votes     []struct {
-		Approver string `json:"approver"`
-		Decision string `json:"decision"`
-		Reason   string `json:"reason"`
-	} `json:"votes"`
-}
-
 func newApprovalsListCmd() *cobra.Command {
 	o := &approvalsOptions{}
 	var status string
@@ -89,7 +72,7 @@ func newApprovalsListCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			var body struct{ Approvals []apiApproval }
+			var body struct{ Approvals []record.Approval }
 			raw, err := adminCall(cmd.Context(), http.MethodGet, o.server+"/api/v1/approvals?status="+status, tok, nil, &body)
 			if err != nil {
 				return err
@@ -128,7 +111,7 @@ func newApprovalsVoteCmd(decision string) *cobra.Command {
 				return err
 			}
 			body, _ := json.Marshal(map[string]string{"reason": reason})
-			var a apiApproval
+			var a record.Approval
 			if _, err := adminCall(cmd.Context(), http.MethodPost, o.server+"/api/v1/approvals/"+args[0]+"/"+decision, tok, body, &a); err != nil {
 				return err
 			}
