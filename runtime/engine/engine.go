@@ -431,7 +431,7 @@ func (d *Decision) setWinner(win effect, first *rule, n int) {
 func (d *Decision) addWinner(r *rule) {
 	d.RuleIDs = append(d.RuleIDs, r.id)
 	if d.Record == nil {
-		d.Record = r.src.Record
+		d.Record = r.record
 	}
 	if r.effect == effDeny {
 		return
@@ -448,8 +448,8 @@ func (d *Decision) addWinner(r *rule) {
 // after the deciding rules).
 func (d *Decision) addMask(r *rule) {
 	d.RuleIDs = append(d.RuleIDs, r.id)
-	d.Masks = append(d.Masks, r.src.Mask)
+	d.Masks = append(d.Masks, r.mask)
 	if d.Record == nil {
-		d.Record = r.src.Record
+		d.Record = r.record
 	}
 }

@@ -170,3 +170,16 @@ func TestColumnMatching(t *testing.T) {
 		}
 	}
 }
+
+func TestPack8(t *testing.T) {
+	t.Parallel()
+	for _, s := range []string{"", "a", "ab", "abc", "abcd", "abcde", "abcdef", "abcdefg", "abcdefgh", "abcdefghi", "public", "t05"} {
+		var want uint64
+		for i := 0; i < len(s) && i < 8; i++ {
+			want |= uint64(s[i]) << (8 * i)
+		}
+		if got := pack8(s); got != want {
+			t.Errorf("pack8(%q) = %#x, want %#x", s, got, want)
+		}
+	}
+}

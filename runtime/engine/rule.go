@@ -18,29 +18,32 @@ const (
 	effMask
 )
 
-// rule is a compiled bundle.Rule.
+// rule is a compiled bundle.Rule. The fields read for every candidate
+// come first, so that they share a cache line.
 type rule struct {
-	id      string
-	effect  effect
-	src     *bundle.Rule
-	expires time.Time // zero: never
-	windows []window
-
+	effect effect
 	// grant is true for allow and approve rules: list matching must cover
 	// every table, column and flagged function of the statement.
-	grant bool
+	grant   bool
+	sql     *sqlMatch
+	expires time.Time // zero: never
+	windows []window
+	ssh     *sshMatch
+	http    *httpMatch
+	k8s     *k8sMatch
 
-	sql  *sqlMatch
-	ssh  *sshMatch
-	http *httpMatch
-	k8s  *k8sMatch
-
+	// Read when the rule decides or applies.
+	id       string
+	record   *bundle.RecordSpec
+	mask     *bundle.MaskSpec
 	approval *bundle.ApprovalSpec
 	maxRows  int
 
 	// Precomputed reasons (no allocation when deciding).
 	reasonOne  string
 	reasonMany string
+
+	src *bundle.Rule
 }
 
 var effects = map[bundle.Effect]effect{
@@ -55,7 +58,7 @@ func compileRule(r *bundle.Rule, settings *bundle.Settings) (*rule, error) {
 	if !ok {
 		return nil, fmt.Errorf("unknown effect %q", r.Effect)
 	}
-	cr := &rule{id: r.ID, effect: eff, src: r, grant: eff == effAllow || eff == effApprove}
+	cr := &rule{id: r.ID, effect: eff, src: r, grant: eff == effAllow || eff == effApprove, record: r.Record, mask: r.Mask}
 	n := 0
 	for _, set := range []bool{r.SQL != nil, r.SSH != nil, r.HTTP != nil, r.Kubernetes != nil} {
 		if set {
@@ -191,11 +194,26 @@ type name struct {
 }
 
 func mkName(s string) name {
-	n := name{s: s}
-	for i := 0; i < len(s) && i < 8; i++ {
-		n.w |= uint64(s[i]) << (8 * i)
+	return name{s: s, w: pack8(s)}
+}
+
+// pack8 packs s[:min(8, len(s))] little-endian into an integer.
+func pack8(s string) uint64 {
+	switch n := len(s); {
+	case n >= 8:
+		return uint64(s[0]) | uint64(s[1])<<8 | uint64(s[2])<<16 | uint64(s[3])<<24 |
+			uint64(s[4])<<32 | uint64(s[5])<<40 | uint64(s[6])<<48 | uint64(s[7])<<56
+	case n >= 4:
+		// Two overlapping 4-byte loads; the shared bytes are equal.
+		lo := uint64(s[0]) | uint64(s[1])<<8 | uint64(s[2])<<16 | uint64(s[3])<<24
+		t := s[n-4:]
+		hi := uint64(t[0]) | uint64(t[1])<<8 | uint64(t[2])<<16 | uint64(t[3])<<24
+		return lo | hi<<(8*(n-4))
+	case n > 0:
+		// One to three bytes: first, middle and last byte.
+		return uint64(s[0]) | uint64(s[n/2])<<(8*(n/2)) | uint64(s[n-1])<<(8*(n-1))
 	}
-	return n
+	return 0
 }
 
 func (a *name) eq(b *name) bool {
@@ -427,7 +445,8 @@ func (s *sqlMatch) matchTables(tables []tableRef, grant bool) bool {
 		t := &tables[ti]
 		hit := false
 		for i := range s.tables {
-			if s.tables[i].match(t) {
+			p := &s.tables[i]
+			if (p.schema.s == "" || p.schema.eq(&t.schema)) && (p.table.s == "" || p.table.eq(&t.table)) {
 				hit = true
 				break
 			}
