@@ -102,7 +102,10 @@ type limitedRows struct {
 	max         int64
 }
 
-var _ RowLimiter = (*limitedRows)(nil)
+var (
+	_ RowLimiter    = (*limitedRows)(nil)
+	_ ErrorRewriter = (*limitedRows)(nil)
+)
 
 func (l *limitedRows) MaxRows() int64 { return l.max }
 
@@ -118,6 +121,14 @@ func (l *limitedRows) Rewrite(values [][]byte) [][]byte {
 		return values
 	}
 	return l.RowRewriter.Rewrite(values)
+}
+
+// RewriteError forwards to the wrapped rewriter, so that the row limit
+// does not hide its rewriting of error and notice texts.
+func (l *limitedRows) RewriteError(e *pgproto3.ErrorResponse) {
+	if er, ok := l.RowRewriter.(ErrorRewriter); ok {
+		er.RewriteError(e)
+	}
 }
 
 func (l *limitedRows) CopyData(data []byte) ([]byte, error) {
