@@ -236,8 +236,22 @@ func TestBypass(t *testing.T) {
 	if after := g.checksum(t, ctx, admin); after != before {
 		t.Errorf("database changed:\nbefore %s\nafter  %s", before, after)
 	}
-	// Every agent command was recorded, and the recording holds no secret
-	// beyond the command texts the agent sent itself.
+	// Every case was recorded, and the recorded outcomes (errors, reasons,
+	// facts) hold no secret either. Command texts are what the agent sent.
+	g.stop()
+	events := g.recordedEvents(t, ctx)
+	commands := 0
+	for _, e := range events {
+		if e.Kind == "command" {
+			commands++
+		}
+		if l := leaks(e.Error+" "+e.Reason+" "+string(e.Facts), forms); len(l) > 0 {
+			t.Errorf("LEAK %v in the recording: %+v", l, e)
+		}
+	}
+	if commands < total {
+		t.Errorf("recorded %d commands, want at least %d", commands, total)
+	}
 }
 
 func runBypassCase(t *testing.T, ctx context.Context, g *gateway, c bypassCase, mode pgx.QueryExecMode, forms map[string]string) {
