@@ -106,6 +106,19 @@ var bypassCases = []bypassCase{
 	{name: "union with constants", steps: []string{"SELECT 'x' UNION SELECT ssn FROM customers"}, expect: allowed},
 	{name: "values join", steps: []string{"SELECT v.x FROM (VALUES (1)) v(x) JOIN customers c ON true UNION ALL SELECT card_number::int8 FROM customers"}, expect: either},
 
+	{name: "array subquery", steps: []string{"SELECT ARRAY(SELECT email FROM customers)"}, expect: allowed},
+	{name: "values with subquery", steps: []string{"VALUES ((SELECT ssn FROM customers ORDER BY id LIMIT 1))"}, expect: allowed},
+	{name: "unnest in from", steps: []string{"SELECT u FROM customers, LATERAL unnest(ARRAY[email, ssn]) u"}, expect: allowed},
+	{name: "function over aggregated subquery", steps: []string{"SELECT * FROM unnest((SELECT array_agg(card_number) FROM customers))"}, expect: allowed},
+	{name: "jsonb path over row", steps: []string{"SELECT jsonb_path_query(to_jsonb(c), '$.email') FROM customers c"}, expect: allowed},
+	{name: "json_each over row", steps: []string{"SELECT j.value FROM customers c, json_each_text(row_to_json(c)) j"}, expect: allowed},
+	{name: "lag window", steps: []string{"SELECT lag(email) OVER (ORDER BY id), lead(ssn) OVER (ORDER BY id) FROM customers"}, expect: allowed},
+	{name: "grouping sets", steps: []string{"SELECT email, count(*) FROM customers GROUP BY GROUPING SETS ((email), ())"}, expect: allowed},
+	{name: "distinct on", steps: []string{"SELECT DISTINCT ON (email) email FROM customers"}, expect: allowed},
+	{name: "order by masked column", steps: []string{"SELECT id FROM customers ORDER BY email"}, expect: allowed},
+	{name: "string_to_array split", steps: []string{"SELECT string_to_array(email, '@') FROM customers"}, expect: allowed},
+	{name: "regexp_replace", steps: []string{"SELECT regexp_replace(card_number, '(.)', '\\1 ', 'g') FROM customers"}, expect: allowed},
+
 	// COPY.
 	{name: "COPY table to stdout", steps: []string{"COPY-OUT COPY customers TO STDOUT"}, expect: denied},
 	{name: "COPY query to stdout", steps: []string{"COPY-OUT COPY (SELECT email FROM customers) TO STDOUT"}, expect: denied},
