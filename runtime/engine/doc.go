@@ -109,9 +109,27 @@
 //
 // New builds, per resource, the list of rules for any subject, per identity
 // and per group, and for each identity of the policy the merged list of its
-// identity and group rules. Decide looks up the resource and identity,
-// walks the identity's list and the "*" list in rule order, and evaluates
-// only those rules: the cost depends on the rules that could apply, not on
-// the size of the policy. When Request.Groups differ from the identity's
-// policy groups the lists are merged at decision time instead.
+// identity and group rules. On top of that it precomputes, for every
+// (resource, policy identity, request class), the candidate rules that can
+// apply, split by effect. The request class is the SQL statement kind (one
+// class per kind some rule names, one for every other kind), SSH, HTTP,
+// Kubernetes or no protocol facts; a class's list holds only the rules
+// whose protocol and statement list accept it, so a SELECT never evaluates
+// UPDATE rules. Lists with equal contents share storage.
+//
+// Decide looks up the resource, identity and class, then evaluates the deny
+// rules, then, if none matched, the approve rules, then the allow rules,
+// stopping at the first effect with a match, and evaluates mask rules only
+// for a grant. This gives the same decision as evaluating every candidate
+// (deny beats approve beats allow) with fewer rules looked at: the cost
+// depends on the rules that could apply, not on the size of the policy.
+// The default-deny reason of an SQL request of a known kind is cached per
+// (resource, identity, kind) without locking.
+//
+// Requests the precomputed lists do not cover (an identity unknown to the
+// policy, groups that differ from the identity's policy groups, facts of
+// more than one protocol, or a statement kind equal to a rule's kind only
+// when case is ignored), and policies whose lists would exceed a fixed
+// bound, take the general path: it merges the identity's and groups' lists
+// at decision time and evaluates every candidate in rule order.
 package engine
