@@ -612,3 +612,48 @@ func referenceDecide(e *Engine, req *Request) Decision {
 	}
 	return d
 }
+
+// TestFastIndexMatchesReference checks the per-class candidate lists, and
+// the requests they leave to the general path, against a scan of every
+// rule.
+func TestFastIndexMatchesReference(t *testing.T) {
+	t.Parallel()
+	e := newTestEngine(t)
+	if e.fast == nil {
+		t.Fatal("no fast index for the test policy")
+	}
+	at := base
+	tests := []struct {
+		name string
+		req  *Request
+		fast bool // served by the fast index
+	}{
+		{"select", sqlReq("claude-coder", "orders-db", "select", "public.orders"), true},
+		{"upper-case kind", sqlReq("claude-coder", "orders-db", "SELECT", "public.orders"), false},
+		{"kind no rule names", sqlReq("ci-bot", "orders-db", "truncate", "orders"), true},
+		{"empty kind", sqlReq("ci-bot", "orders-db", "", "orders"), true},
+		{"delete without where", with(sqlReq("alice", "orders-db", "delete", "orders"), noWhere), true},
+		{"sql and ssh", with(sqlReq("claude-coder", "web-host", "select"), func(r *Request) { r.SSH = &SSHFacts{Command: "rm -rf /"} }), false},
+		{"no facts", &Request{Identity: "ci-bot", Groups: groupsOf["ci-bot"], Resource: "orders-db", Time: at}, true},
+		{"ssh", sshReq("claude-coder", "git status", at), true},
+		{"http", httpReq("claude-coder", "GET", "api.example.com", "/v1/admin/x"), true},
+		{"kubernetes", k8sReq("claude-coder", "create", "pods/exec", "dev-1", "ls -la"), true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			if _, ok := e.fast.class(tc.req); ok != tc.fast {
+				t.Errorf("fast index serves request: %v, want %v", ok, tc.fast)
+			}
+			var d Decision
+			e.Decide(tc.req, &d)
+			ref := referenceDecide(e, tc.req)
+			if d.Effect != ref.Effect || !slices.Equal(d.RuleIDs, ref.RuleIDs) {
+				t.Errorf("engine %s %v, reference %s %v", d.Effect, d.RuleIDs, ref.Effect, ref.RuleIDs)
+			}
+			if d.Reason == "" {
+				t.Error("empty reason")
+			}
+		})
+	}
+}
