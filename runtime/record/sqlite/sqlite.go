@@ -8,7 +8,9 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -63,6 +65,14 @@ type Store struct {
 	log    *slog.Logger
 	hub    *hub
 	closed atomic.Bool
+
+	// insFull and insOne insert insertChunk events and one event.
+	insFull, insOne *sql.Stmt
+
+	// known holds sessions found in the database by an earlier append, so
+	// that later batches need not look them up again.
+	knownMu sync.Mutex
+	known   map[string]struct{}
 }
 
 const pragmas = "_pragma=journal_mode(WAL)&_pragma=busy_timeout(5000)&_pragma=foreign_keys(1)&_pragma=synchronous(FULL)"
@@ -90,6 +100,13 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	if err := s.migrate(ctx); err != nil {
 		w.Close()
 		return nil, fmt.Errorf("sqlite store %s: %w", cfg.Path, err)
+	}
+	if s.insFull, err = w.PrepareContext(ctx, insertSQL(insertChunk)); err == nil {
+		s.insOne, err = w.PrepareContext(ctx, insertSQL(1))
+	}
+	if err != nil {
+		w.Close()
+		return nil, fmt.Errorf("sqlite store %s: prepare: %w", cfg.Path, err)
 	}
 	r, err := sql.Open("sqlite", cfg.Path+"?"+pragmas+"&_pragma=query_only(1)")
 	if err != nil {
@@ -141,7 +158,8 @@ func (s *Store) Close() error {
 		return nil
 	}
 	s.hub.close()
-	err := s.w.Close()
+	err := errors.Join(s.insFull.Close(), s.insOne.Close())
+	err = errors.Join(err, s.w.Close())
 	if s.r != nil {
 		err = errors.Join(err, s.r.Close())
 	}
@@ -219,6 +237,40 @@ func (s *Store) EndSession(ctx context.Context, id string, endedAt time.Time, re
 	return nil
 }
 
+// eventCols of one INSERT row, and rows per INSERT statement: one statement
+// carries up to insertChunk events (19 parameters each, far below SQLite's
+// limit of 32766), which costs much less per event than one Exec per row.
+const (
+	insertCols  = 19
+	insertChunk = 32
+)
+
+// insertSQL returns the INSERT statement for n events.
+func insertSQL(n int) string {
+	var b strings.Builder
+	b.WriteString(`INSERT INTO events (session_id, seq, ts, kind, protocol, command, facts,
+		effect, rule_ids, bundle_revision, reason, approval_id, masked, duration_us, row_count, error_msg,
+		results, prev_hash, hash) VALUES `)
+	for i := range n {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString("(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)")
+	}
+	b.WriteString(` ON CONFLICT (session_id, seq) DO NOTHING`)
+	return b.String()
+}
+
+// execStmt runs a store-level prepared statement in tx and returns the
+// rows it affected.
+func execStmt(ctx context.Context, tx *sql.Tx, st *sql.Stmt, args []any) (int64, error) {
+	res, err := tx.StmtContext(ctx, st).ExecContext(ctx, args...)
+	if err != nil {
+		return 0, err
+	}
+	return res.RowsAffected()
+}
+
 // AppendEvents implements record.Store.
 func (s *Store) AppendEvents(ctx context.Context, events []record.Event) error {
 	if err := s.check(); err != nil {
@@ -232,18 +284,32 @@ func (s *Store) AppendEvents(ctx context.Context, events []record.Event) error {
 			return err
 		}
 	}
+	err := s.appendEvents(ctx, events, true)
+	if err != nil && s.forgetSessions(events) {
+		// A session this store had seen may be gone (deleted by another
+		// writer of the file): check every session again.
+		err = s.appendEvents(ctx, events, false)
+	}
+	return err
+}
+
+// appendEvents writes events in one transaction. With useKnown, sessions
+// this store has already found are not looked up again.
+func (s *Store) appendEvents(ctx context.Context, events []record.Event, useKnown bool) error {
 	tx, err := s.w.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("append events: %w", err)
 	}
 	defer tx.Rollback()
-	seen := make(map[string]bool)
+	var found []string
+	last := ""
 	for i := range events {
 		id := events[i].SessionID
-		if seen[id] {
+		if id == last || (useKnown && s.knownSession(id)) || slices.Contains(found, id) {
+			last = id
 			continue
 		}
-		seen[id] = true
+		last = id
 		var one int
 		err := tx.QueryRowContext(ctx, `SELECT 1 FROM sessions WHERE id = ?`, id).Scan(&one)
 		if errors.Is(err, sql.ErrNoRows) {
@@ -252,25 +318,42 @@ func (s *Store) AppendEvents(ctx context.Context, events []record.Event) error {
 		if err != nil {
 			return fmt.Errorf("append events: %w", err)
 		}
+		found = append(found, id)
 	}
-	stmt, err := tx.PrepareContext(ctx, `INSERT INTO events (session_id, seq, ts, kind, protocol, command, facts,
-		effect, rule_ids, bundle_revision, reason, approval_id, masked, duration_us, row_count, error_msg,
-		results, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-		ON CONFLICT (session_id, seq) DO NOTHING`)
-	if err != nil {
-		return fmt.Errorf("append events: %w", err)
-	}
-	defer stmt.Close()
-	for i := range events {
-		e := &events[i]
-		res, err := stmt.ExecContext(ctx, e.SessionID, e.Seq, micros(record.Timestamp(e.Time)), e.Kind,
-			e.Protocol, e.Command, string(e.Facts), e.Effect, rowcodec.Strings(e.RuleIDs), e.BundleRevision,
-			e.Reason, e.ApprovalID, e.Masked, e.DurationMicros, e.Rows, e.Error, string(e.Results),
-			e.PrevHash, e.Hash)
-		if err != nil {
-			return fmt.Errorf("append event %s/%d: %w", e.SessionID, e.Seq, err)
+	args := make([]any, 0, insertCols*min(len(events), insertChunk))
+	for start := 0; start < len(events); start += insertChunk {
+		chunk := events[start:min(start+insertChunk, len(events))]
+		args = args[:0]
+		for i := range chunk {
+			e := &chunk[i]
+			args = append(args, e.SessionID, e.Seq, micros(record.Timestamp(e.Time)), e.Kind,
+				e.Protocol, e.Command, string(e.Facts), e.Effect, rowcodec.Strings(e.RuleIDs), e.BundleRevision,
+				e.Reason, e.ApprovalID, e.Masked, e.DurationMicros, e.Rows, e.Error, string(e.Results),
+				e.PrevHash, e.Hash)
 		}
-		if n, _ := res.RowsAffected(); n == 0 {
+		// Full chunks use one statement prepared once per store; the rest
+		// of a batch goes row by row, so no statement is parsed per batch.
+		var n int64
+		if len(chunk) == insertChunk {
+			n, err = execStmt(ctx, tx, s.insFull, args)
+		} else {
+			for i := 0; i < len(args) && err == nil; i += insertCols {
+				var one int64
+				one, err = execStmt(ctx, tx, s.insOne, args[i:i+insertCols])
+				n += one
+			}
+		}
+		if err != nil {
+			return fmt.Errorf("append events %s/%d..%s/%d: %w", chunk[0].SessionID, chunk[0].Seq,
+				chunk[len(chunk)-1].SessionID, chunk[len(chunk)-1].Seq, err)
+		}
+		if n == int64(len(chunk)) {
+			continue
+		}
+		// Some events were already stored: each must be stored exactly as
+		// given (a retried batch), otherwise the chain was forked.
+		for i := range chunk {
+			e := &chunk[i]
 			var h string
 			if err := tx.QueryRowContext(ctx, `SELECT hash FROM events WHERE session_id = ? AND seq = ?`,
 				e.SessionID, e.Seq).Scan(&h); err != nil {
@@ -284,7 +367,54 @@ func (s *Store) AppendEvents(ctx context.Context, events []record.Event) error {
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("append events: %w", err)
 	}
+	s.rememberSessions(found)
 	return nil
+}
+
+// maxKnownSessions bounds the set of sessions known to exist.
+const maxKnownSessions = 1 << 14
+
+func (s *Store) knownSession(id string) bool {
+	s.knownMu.Lock()
+	_, ok := s.known[id]
+	s.knownMu.Unlock()
+	return ok
+}
+
+func (s *Store) rememberSessions(ids []string) {
+	if len(ids) == 0 {
+		return
+	}
+	s.knownMu.Lock()
+	defer s.knownMu.Unlock()
+	if s.known == nil || len(s.known)+len(ids) > maxKnownSessions {
+		s.known = make(map[string]struct{})
+	}
+	for _, id := range ids {
+		s.known[id] = struct{}{}
+	}
+}
+
+// forgetSessions drops the sessions of events from the known set and
+// reports whether any was known.
+func (s *Store) forgetSessions(events []record.Event) bool {
+	s.knownMu.Lock()
+	defer s.knownMu.Unlock()
+	was := false
+	for i := range events {
+		if _, ok := s.known[events[i].SessionID]; ok {
+			delete(s.known, events[i].SessionID)
+			was = true
+		}
+	}
+	return was
+}
+
+// forgetAllSessions empties the known set (sessions were deleted).
+func (s *Store) forgetAllSessions() {
+	s.knownMu.Lock()
+	s.known = nil
+	s.knownMu.Unlock()
 }
 
 const sessionCols = `id, identity, identity_kind, groups_json, claims, resource, resource_type, client_addr,
@@ -486,6 +616,7 @@ func (s *Store) DeleteBefore(ctx context.Context, t time.Time) (int64, error) {
 		return 0, err
 	}
 	res, err := s.w.ExecContext(ctx, `DELETE FROM sessions WHERE ended_at IS NOT NULL AND ended_at < ?`, t.UnixMicro())
+	s.forgetAllSessions()
 	if err != nil {
 		return 0, fmt.Errorf("delete sessions before %s: %w", t.Format(time.RFC3339), err)
 	}
