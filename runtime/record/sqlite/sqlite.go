@@ -75,7 +75,7 @@ type Store struct {
 	known   map[string]struct{}
 }
 
-const pragmas = "_pragma=journal_mode(WAL)&_pragma=busy_timeout(5000)&_pragma=foreign_keys(1)&_pragma=synchronous(FULL)"
+const pragmas = "_pragma=journal_mode(WAL)&_pragma=busy_timeout(5000)&_pragma=foreign_keys(1)&_pragma=synchronous(FULL)&_pragma=temp_store(MEMORY)"
 
 // Open opens (creating if needed) the database at cfg.Path and migrates
 // its schema to the current version.
