@@ -6,7 +6,7 @@ LDFLAGS  := -X main.version=$(VERSION)
 BIN      := bin/gatehouse
 FUZZTIME ?= 30s
 
-.PHONY: all build test test-short vet fmt-check lint fuzz fuzz-short bench demo clean deps browser-deps
+.PHONY: all build test test-race test-short vet fmt-check lint fuzz fuzz-short bench demo clean deps browser-deps
 
 all: build
 
@@ -28,6 +28,13 @@ test: vet fmt-check
 	-./scripts/browser-deps.sh
 	$(GO) test -count=1 -timeout 15m $(PKGS)
 	$(MAKE) fuzz-short
+
+# test-race runs the packages with concurrent hot paths under the race
+# detector: bundle activation under load, decisions, the recorder, approvals,
+# the PostgreSQL proxy.
+RACE_PKGS ?= ./runtime/engine/... ./runtime/bundle/... ./runtime/server/... ./runtime/record/... ./runtime/approval/... ./runtime/proxy/...
+test-race:
+	$(GO) test -race -count=1 -timeout 15m $(RACE_PKGS)
 
 test-short:
 	$(GO) test -short -count=1 $(PKGS)
