@@ -3,7 +3,10 @@
 # when installed, PgBouncer, in one interleaved run: every round runs each
 # workload against each target in turn, so load changes on the machine hit
 # all targets alike. It reports median TPS per workload and target, the
-# ratio to direct, and the latency Gatehouse adds per statement.
+# ratio to direct, the latency Gatehouse adds per statement, and the CPU
+# time (user + system) the proxy process (Gatehouse, PgBouncer) spent per
+# transaction: a measure that varies much less than TPS when the machine is
+# noisy.
 #
 # Usage (from the repository root):
 #   bench/pgbench.sh                 # defaults below
@@ -136,7 +139,12 @@ else
 	echo "== PgBouncer not installed (apt-get install pgbouncer); skipping it"
 fi
 
-# run TARGET WORKLOAD: one pgbench run; prints "tps latency_ms".
+CLK_TCK=$(getconf CLK_TCK)
+# cputicks PID: user + system CPU time of a process, in clock ticks.
+cputicks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+
+# run TARGET WORKLOAD: one pgbench run; prints "tps latency_ms
+# proxy_cpu_us_per_transaction" (the last is "-" for direct).
 run() {
 	local target=$1 workload=$2 args
 	case $workload in
@@ -144,22 +152,33 @@ run() {
 	select-prepared) args=(-S -M prepared) ;;
 	tpcb-simple) args=(-M simple) ;;
 	esac
-	local out
+	local out pid="" t0=0
+	case $target in
+	gatehouse) pid=$gh_pid ;;
+	baseline) pid=$base_PID ;;
+	pgbouncer) pid=$(cat "$work/pgbouncer.pid") ;;
+	esac
+	[ -z "$pid" ] || t0=$(cputicks "$pid")
 	case $target in
 	direct) out=$("$PGBENCH" -h "$PGHOST" -p "$PGPORT" -U "$PGUSER" -n "${args[@]}" -c "$CLIENTS" -j "$THREADS" -T "$DURATION" "$DB" 2>&1) ;;
 	gatehouse) out=$(PGPASSWORD=$GH_TOKEN "$PGBENCH" -h 127.0.0.1 -p "$GH_PORT" -U bench-agent -n "${args[@]}" -c "$CLIENTS" -j "$THREADS" -T "$DURATION" bench-db 2>&1) ;;
 	baseline) out=$(PGPASSWORD=$base_TOKEN "$PGBENCH" -h 127.0.0.1 -p "$base_PORT" -U bench-agent -n "${args[@]}" -c "$CLIENTS" -j "$THREADS" -T "$DURATION" bench-db 2>&1) ;;
 	pgbouncer) out=$("$PGBENCH" -h 127.0.0.1 -p "$PB_PORT" -U "$PGUSER" -n "${args[@]}" -c "$CLIENTS" -j "$THREADS" -T "$DURATION" "$DB" 2>&1) ;;
 	esac
-	local tps lat
+	local tps lat n cpu=-
 	tps=$(awk '/^tps = /{print $3}' <<<"$out")
 	lat=$(awk '/^latency average = /{print $4}' <<<"$out")
+	n=$(awk '/^number of transactions actually processed: /{print $6}' <<<"$out")
+	if [ -n "$pid" ] && [ "${n:-0}" -gt 0 ]; then
+		# CPU time (user + system) of the proxy process per transaction.
+		cpu=$(awk -v a="$t0" -v b="$(cputicks "$pid")" -v hz="$CLK_TCK" -v n="$n" 'BEGIN{printf "%.1f", (b - a) * 1e6 / hz / n}')
+	fi
 	if [ -z "$tps" ] || grep -q "number of failed transactions: [1-9]" <<<"$out"; then
 		echo "pgbench against $target ($workload) failed:" >&2
 		echo "$out" >&2
 		exit 1
 	fi
-	echo "$tps $lat"
+	echo "$tps $lat $cpu"
 }
 
 echo "== idle connection memory"
@@ -214,7 +233,7 @@ done
 
 echo "== results (median of $ROUNDS rounds)"
 awk -v targets="${targets[*]}" '
-	{ tps[$2" "$3] = tps[$2" "$3] " " $4; lat[$2" "$3] = lat[$2" "$3] " " $5 }
+	{ tps[$2" "$3] = tps[$2" "$3] " " $4; lat[$2" "$3] = lat[$2" "$3] " " $5; cpu[$2" "$3] = cpu[$2" "$3] " " $6 }
 	function median(list,   a, n, i, j, t) {
 		n = split(list, a, " ")
 		for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++) if (a[j] + 0 < a[i] + 0) { t = a[i]; a[i] = a[j]; a[j] = t }
@@ -225,12 +244,13 @@ awk -v targets="${targets[*]}" '
 		split("select-simple select-prepared tpcb-simple", W, " ")
 		# targets in the order given
 		stmts["select-simple"] = 1; stmts["select-prepared"] = 1; stmts["tpcb-simple"] = 7
-		printf "| workload | target | TPS (median) | vs direct | latency ms | added per statement |\n|---|---|---:|---:|---:|---:|\n"
+		printf "| workload | target | TPS (median) | vs direct | latency ms | added per statement | proxy CPU per transaction |\n|---|---|---:|---:|---:|---:|---:|\n"
 		for (w = 1; w <= 3; w++) {
 			dt = median(tps[W[w]" direct"]); dl = median(lat[W[w]" direct"])
 			for (t = 1; t <= nt; t++) {
 				k = W[w]" "T[t]; m = median(tps[k]); l = median(lat[k])
-				printf "| %s | %s | %.0f | %.2fx | %.3f | %s |\n", W[w], T[t], m, m / dt, l, (T[t] == "direct") ? "" : sprintf("%+.0f us", (l - dl) * 1000 / stmts[W[w]])
+				c = (T[t] == "direct") ? "" : sprintf("%.0f us", median(cpu[k]))
+				printf "| %s | %s | %.0f | %.2fx | %.3f | %s | %s |\n", W[w], T[t], m, m / dt, l, (T[t] == "direct") ? "" : sprintf("%+.0f us", (l - dl) * 1000 / stmts[W[w]]), c
 			}
 		}
 	}' "$work/results"
