@@ -314,14 +314,14 @@ func (r *Recorder) drain(ctx context.Context) error {
 			break
 		}
 		if err := r.write(ctx, r.pending); err != nil {
-			lost += countEvents(r.pending)
+			// Session headers count as lost too: a session whose header
+			// was never stored is missing from the recording.
+			lost += len(r.pending)
 			r.pending = nil
 			for {
 				select {
-				case it := <-r.queue:
-					if it.op != opCreate {
-						lost++
-					}
+				case <-r.queue:
+					lost++
 					continue
 				default:
 				}
@@ -336,8 +336,8 @@ func (r *Recorder) drain(ctx context.Context) error {
 	}
 	if lost > 0 {
 		r.m.failed.Add(float64(lost))
-		r.log.ErrorContext(ctx, "Recorder closed with events neither written nor spooled.", "events", lost, "error", r.lastError())
-		return fmt.Errorf("%w: %d events: %s", ErrUnflushed, lost, r.lastError())
+		r.log.ErrorContext(ctx, "Recorder closed with records neither written nor spooled.", "records", lost, "error", r.lastError())
+		return fmt.Errorf("%w: %d records (session headers and events): %s", ErrUnflushed, lost, r.lastError())
 	}
 	return nil
 }
