@@ -22,11 +22,13 @@ browser-deps:
 	./scripts/browser-deps.sh
 
 # test is the one command that passes the whole suite: vet, format check,
-# unit and integration tests (against the local PostgreSQL/MariaDB), and a
-# short run of every fuzz target.
+# unit and integration tests (against the local PostgreSQL), the packages
+# with concurrent hot paths again under the race detector, and a short run
+# of every fuzz target.
 test: vet fmt-check
 	-./scripts/browser-deps.sh
 	$(GO) test -count=1 -timeout 15m $(PKGS)
+	$(MAKE) test-race
 	$(MAKE) fuzz-short
 
 # test-race runs the packages with concurrent hot paths under the race

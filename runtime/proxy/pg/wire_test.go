@@ -13,6 +13,7 @@ import (
 	"runtime"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgproto3"
@@ -324,9 +325,13 @@ func TestTerminateNoLeaks(t *testing.T) {
 			}
 		}
 	}()
-	// Goroutines of closed client sockets may need a scheduling round.
-	for i := 0; i < 1000 && runtime.NumGoroutine() > before; i++ {
+	// A goroutine that has signalled its WaitGroup still has to return, and
+	// closed client sockets may need a scheduling round; under the race
+	// detector and parallel tests that can take a while. Poll, bounded.
+	deadline := time.Now().Add(5 * time.Second)
+	for runtime.NumGoroutine() > before && time.Now().Before(deadline) {
 		runtime.Gosched()
+		time.Sleep(time.Millisecond)
 	}
 	if after := runtime.NumGoroutine(); after > before {
 		buf := make([]byte, 1<<16)
