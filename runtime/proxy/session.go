@@ -179,10 +179,7 @@ func (s *Session) checkSQL(ctx context.Context, sql string) SQLVerdict {
 	for i := range stmts {
 		st := stmts[i]
 		j := &results[i]
-		target, derr := s.resolveTarget(&st)
-		if derr == nil {
-			derr = lexicalGuard(&target)
-		}
+		target, derr := s.sqlState.Resolve(&st)
 		if derr != nil {
 			derr.Revision = revision
 			j.effect, j.denied, j.reason = bundle.EffectDeny, derr, derr.Message
@@ -251,7 +248,7 @@ func (s *Session) checkSQL(ctx context.Context, sql string) SQLVerdict {
 			v.MaxRows = r.maxRows
 		}
 	}
-	s.commitSessionState(stmts)
+	s.sqlState.Commit(stmts)
 
 	var approvalID string
 	if approve != nil {
@@ -287,35 +284,6 @@ func (s *Session) checkSQL(ctx context.Context, sql string) SQLVerdict {
 	}
 	s.mu.Unlock()
 	return v
-}
-
-// resolveTarget returns the statement whose facts decide st (see
-// SQLState.Resolve).
-func (s *Session) resolveTarget(st *sqlclass.Statement) (sqlclass.Statement, *DeniedError) {
-	return s.sqlState.Resolve(st)
-}
-
-// lexicalSettings change how the backend tokenises SQL text. The
-// classifier parses with standard_conforming_strings on and an ASCII-safe
-// client encoding; a statement pipelined after a change would be read
-// differently by the backend than it was judged, so no grant can allow
-// changing them.
-var lexicalSettings = map[string]bool{"standard_conforming_strings": true, "client_encoding": true}
-
-// lexicalGuard denies SET and RESET of the lexical settings.
-func lexicalGuard(st *sqlclass.Statement) *DeniedError {
-	if (st.Kind != "set" && st.Kind != "reset") || !lexicalSettings[strings.ToLower(st.Name)] {
-		return nil
-	}
-	return &DeniedError{Code: CodeInsufficientPrivilege, Err: ErrDenied,
-		Message: fmt.Sprintf("gatehouse denied %s %s: the gateway parses SQL with a fixed standard_conforming_strings and client encoding, so they cannot be changed within a session", strings.ToUpper(st.Kind), st.Name),
-		Hint:    "Connect with client_encoding UTF8 (for example PGCLIENTENCODING=UTF8)."}
-}
-
-// commitSessionState applies PREPARE/DEALLOCATE/DECLARE/CLOSE/DISCARD of an
-// allowed message to the session's state.
-func (s *Session) commitSessionState(stmts []sqlclass.Statement) {
-	s.sqlState.Commit(stmts)
 }
 
 func (s *Session) denial(d *engine.Decision, st *sqlclass.Statement, multi bool, index int) *DeniedError {
