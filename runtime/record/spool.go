@@ -40,7 +40,8 @@ var errSpoolCorrupt = errors.New("spool record corrupt")
 type spoolItem struct {
 	Op      string        `json:"op"`
 	Session *spoolSession `json:"session,omitempty"`
-	Event   *spoolEvent   `json:"event,omitempty"`
+	// Event has the same JSON form as in the admin API.
+	Event *Event `json:"event,omitempty"`
 }
 
 type spoolSession struct {
@@ -55,28 +56,6 @@ type spoolSession struct {
 	GatewayID      string          `json:"gateway_id,omitempty"`
 	BundleRevision string          `json:"bundle_revision,omitempty"`
 	StartedAt      time.Time       `json:"started_at"`
-}
-
-type spoolEvent struct {
-	SessionID      string          `json:"session_id"`
-	Seq            int64           `json:"seq"`
-	Time           time.Time       `json:"time"`
-	Kind           string          `json:"kind,omitempty"`
-	Protocol       string          `json:"protocol,omitempty"`
-	Command        string          `json:"command,omitempty"`
-	Facts          json.RawMessage `json:"facts,omitempty"`
-	Effect         string          `json:"effect,omitempty"`
-	RuleIDs        []string        `json:"rule_ids,omitempty"`
-	BundleRevision string          `json:"bundle_revision,omitempty"`
-	Reason         string          `json:"reason,omitempty"`
-	ApprovalID     string          `json:"approval_id,omitempty"`
-	Masked         bool            `json:"masked,omitempty"`
-	DurationMicros int64           `json:"duration_micros,omitempty"`
-	Rows           int64           `json:"rows,omitempty"`
-	Error          string          `json:"error,omitempty"`
-	Results        json.RawMessage `json:"results,omitempty"`
-	PrevHash       string          `json:"prev_hash"`
-	Hash           string          `json:"hash"`
 }
 
 func toSpool(batch []item) ([]byte, error) {
@@ -97,18 +76,12 @@ func toSpool(batch []item) ([]byte, error) {
 				StartedAt: s.StartedAt,
 			}}
 		case opEvent, opEventEnd:
-			e := &it.event
+			e := it.event
 			op := "event"
 			if it.op == opEventEnd {
 				op = "event_end"
 			}
-			out[i] = spoolItem{Op: op, Event: &spoolEvent{
-				SessionID: e.SessionID, Seq: e.Seq, Time: e.Time, Kind: e.Kind, Protocol: e.Protocol,
-				Command: e.Command, Facts: e.Facts, Effect: e.Effect, RuleIDs: e.RuleIDs,
-				BundleRevision: e.BundleRevision, Reason: e.Reason, ApprovalID: e.ApprovalID,
-				Masked: e.Masked, DurationMicros: e.DurationMicros, Rows: e.Rows, Error: e.Error,
-				Results: e.Results, PrevHash: e.PrevHash, Hash: e.Hash,
-			}}
+			out[i] = spoolItem{Op: op, Event: &e}
 		}
 	}
 	return json.Marshal(out)
@@ -141,18 +114,13 @@ func fromSpool(payload []byte) ([]item, error) {
 			if si.Event == nil {
 				return nil, fmt.Errorf("%w: event missing", errSpoolCorrupt)
 			}
-			e := si.Event
+			e := *si.Event
+			e.Time = Timestamp(e.Time)
 			op := opEvent
 			if si.Op == "event_end" {
 				op = opEventEnd
 			}
-			out = append(out, item{op: op, event: Event{
-				SessionID: e.SessionID, Seq: e.Seq, Time: Timestamp(e.Time), Kind: e.Kind, Protocol: e.Protocol,
-				Command: e.Command, Facts: e.Facts, Effect: e.Effect, RuleIDs: e.RuleIDs,
-				BundleRevision: e.BundleRevision, Reason: e.Reason, ApprovalID: e.ApprovalID,
-				Masked: e.Masked, DurationMicros: e.DurationMicros, Rows: e.Rows, Error: e.Error,
-				Results: e.Results, PrevHash: e.PrevHash, Hash: e.Hash,
-			}})
+			out = append(out, item{op: op, event: e})
 		default:
 			return nil, fmt.Errorf("%w: unknown op %q", errSpoolCorrupt, si.Op)
 		}
