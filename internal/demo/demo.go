@@ -2,7 +2,6 @@ package demo
 
 import (
 	"context"
-	"crypto"
 	"errors"
 	"fmt"
 	"io"
@@ -250,7 +249,6 @@ func buildAndSign(policyDir, stateDir string) (bundlePath, pubPath string, b *bu
 	if err := os.WriteFile(bundlePath, signed, 0o644); err != nil {
 		return "", "", nil, err
 	}
-	var _ crypto.PublicKey
 	return bundlePath, pubPath, b, nil
 }
 
@@ -359,11 +357,9 @@ func printRecording(ctx context.Context, srv *server.Server, since time.Time, ou
 	}
 	tw.Flush()
 	for _, s := range sessions {
-		v, err := record.Verify(ctx, srv.Store(), s.ID)
-		if err != nil {
+		if _, err := record.Verify(ctx, srv.Store(), s.ID); err != nil {
 			return sessions, all, fmt.Errorf("verify session %s: %w", s.ID, err)
 		}
-		_ = v
 	}
 	fmt.Fprintf(out, "    %d sessions, hash chains verified\n", len(sessions))
 	return sessions, all, nil

@@ -80,11 +80,8 @@ type StepResult struct {
 func runScript(ctx context.Context, srv *server.Server, out io.Writer) ([]StepResult, error) {
 	host, port, _ := net.SplitHostPort(srv.PostgresAddr().String())
 	var results []StepResult
-	approver := ""
-	steps := append([]Step(nil), Script...)
-	last, who := approvalStep(time.Now())
-	steps = append(steps, last)
-	approver = who
+	last, approver := approvalStep(time.Now())
+	steps := append(append([]Step(nil), Script...), last)
 	for _, st := range steps {
 		tok, err := issueToken(srv, st.Identity, 15*time.Minute)
 		if err != nil {
