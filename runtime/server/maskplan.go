@@ -5,6 +5,8 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
+	"net"
+	"strconv"
 	"strings"
 	"sync"
 
@@ -109,14 +111,15 @@ func (m *maskPlanner) catalog(ctx context.Context, resource string) (mask.Catalo
 	if err != nil {
 		return nil, err
 	}
-	host, port, _ := strings.Cut(bc.Address, ":")
-	cfg.ConnConfig.Host = host
-	if port != "" {
-		var p uint16
-		if _, err := fmt.Sscanf(port, "%d", &p); err == nil {
-			cfg.ConnConfig.Port = p
-		}
+	host, port, err := net.SplitHostPort(bc.Address)
+	if err != nil {
+		return nil, fmt.Errorf("resource %s: address %q: %w", resource, bc.Address, err)
 	}
+	p, err := strconv.ParseUint(port, 10, 16)
+	if err != nil {
+		return nil, fmt.Errorf("resource %s: address %q: bad port", resource, bc.Address)
+	}
+	cfg.ConnConfig.Host, cfg.ConnConfig.Port = host, uint16(p)
 	cfg.ConnConfig.User, cfg.ConnConfig.Password, cfg.ConnConfig.Database = bc.User, bc.Password, bc.Database
 	cfg.ConnConfig.TLSConfig = bc.TLS
 	cfg.ConnConfig.RuntimeParams["application_name"] = "gatehouse-catalog"
