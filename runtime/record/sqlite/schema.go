@@ -69,4 +69,40 @@ var migrations = []string{
 		ts          INTEGER NOT NULL,
 		PRIMARY KEY (approval_id, approver)
 	);`,
+	// Version 2: events move from a WITHOUT ROWID table keyed by
+	// (session_id, seq) to an ordinary table with a unique index on that
+	// pair. Concurrent sessions append to the same table, so with the old
+	// layout every batch inserted ~600-byte rows into the middle of the
+	// tree at one place per live session, splitting pages there; now the
+	// rows are appended at the end of the table and only the small index
+	// entries land in the middle. It costs about 30% less CPU per recorded
+	// event (BenchmarkStoreAppendGateway).
+	`CREATE TABLE events_v2 (
+		session_id      TEXT NOT NULL REFERENCES sessions (id) ON DELETE CASCADE,
+		seq             INTEGER NOT NULL,
+		ts              INTEGER NOT NULL,
+		kind            TEXT NOT NULL,
+		protocol        TEXT NOT NULL,
+		command         TEXT NOT NULL,
+		facts           TEXT NOT NULL,
+		effect          TEXT NOT NULL,
+		rule_ids        TEXT NOT NULL,
+		bundle_revision TEXT NOT NULL,
+		reason          TEXT NOT NULL,
+		approval_id     TEXT NOT NULL,
+		masked          INTEGER NOT NULL,
+		duration_us     INTEGER NOT NULL,
+		row_count       INTEGER NOT NULL,
+		error_msg       TEXT NOT NULL,
+		results         TEXT NOT NULL,
+		prev_hash       TEXT NOT NULL,
+		hash            TEXT NOT NULL
+	);
+	INSERT INTO events_v2 SELECT session_id, seq, ts, kind, protocol, command, facts, effect, rule_ids,
+		bundle_revision, reason, approval_id, masked, duration_us, row_count, error_msg, results,
+		prev_hash, hash FROM events ORDER BY ts, session_id, seq;
+	DROP TABLE events;
+	ALTER TABLE events_v2 RENAME TO events;
+	CREATE UNIQUE INDEX events_session_seq ON events (session_id, seq);
+	CREATE INDEX events_ts ON events (ts);`,
 }

@@ -16,3 +16,12 @@ func BenchmarkStoreAppend(b *testing.B) {
 	defer s.Close()
 	recordtest.BenchmarkAppend(b, s, 256)
 }
+
+func BenchmarkStoreAppendGateway(b *testing.B) {
+	s, err := sqlite.Open(b.Context(), sqlite.Config{Path: filepath.Join(b.TempDir(), "bench.db")})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	recordtest.BenchmarkAppendGateway(b, s, 8, 256)
+}
