@@ -66,7 +66,13 @@ func run() error {
 	if err := os.MkdirAll(*stateDir, 0o700); err != nil {
 		return err
 	}
-	bundlePath := filepath.Join(*stateDir, "bench.bundle.json")
+	// The bundle file gets a directory of its own: the file source watches
+	// the file's directory, and the recording database's writes in the
+	// state directory would wake the watcher on every commit.
+	bundlePath := filepath.Join(*stateDir, "bundle-source", "bench.bundle.json")
+	if err := os.MkdirAll(filepath.Dir(bundlePath), 0o700); err != nil {
+		return err
+	}
 	if err := os.WriteFile(bundlePath, raw, 0o600); err != nil {
 		return err
 	}
