@@ -157,7 +157,7 @@ func TestCacheNormalized(t *testing.T) {
 		shared bool
 	}{
 		{"select constants", "SELECT abalance FROM pgbench_accounts WHERE aid = 1;", "SELECT abalance FROM pgbench_accounts WHERE aid = 2;", true},
-		{"update constants", "UPDATE t SET x = x + 5 WHERE id = 'a'", "UPDATE t SET x = x + -7 WHERE id = 'b'", true},
+		{"update constants", "UPDATE t SET x = x + 5 WHERE id = 'a'", "UPDATE t SET x = x + 7 WHERE id = 'b'", true},
 		{"different tables", "SELECT 1 FROM a WHERE x = 1", "SELECT 1 FROM b WHERE x = 1", false},
 		{"explain option value", "EXPLAIN (ANALYZE 0) DELETE FROM t", "EXPLAIN (ANALYZE 1) DELETE FROM t", false},
 		{"multi statement", "SELECT 1; SELECT 2", "SELECT 3; SELECT 4", false},
