@@ -22,7 +22,7 @@ import "strings"
 //     be confused with a text), '&' (U& strings and identifiers with
 //     UESCAPE), "--" and "/*" (comments), even inside strings and quoted
 //     identifiers;
-//   - a string constant with a prefix (E”, B”, X”, N”, or an identifier
+//   - a string constant with a prefix (E'a', B'1', X'1F', N'a', or an identifier
 //     directly before the quote), whose body rules differ from plain
 //     strings;
 //   - a number that is not digits[.digits][e[+-]digits] standing alone:
