@@ -18,6 +18,7 @@ import (
 
 	"github.com/gatehouse/gatehouse/compiler"
 	"github.com/gatehouse/gatehouse/internal/demo"
+	"github.com/gatehouse/gatehouse/internal/testclock"
 	"github.com/gatehouse/gatehouse/internal/testdb"
 	"github.com/gatehouse/gatehouse/runtime/bundle"
 	"github.com/gatehouse/gatehouse/runtime/bundle/fetch"
@@ -48,10 +49,11 @@ func chromium(t *testing.T) string {
 	return ""
 }
 
-// gateway starts the real gateway: the example policies (with the
-// migration approval rule's business-hours window removed, so the test
-// does not depend on the time of day), the PostgreSQL proxy in front of a
-// fresh database holding the demo's sample data, and a SQLite store.
+// gateway starts the real gateway: the example policies, the PostgreSQL
+// proxy in front of a fresh database holding the demo's sample data, and a
+// SQLite store. It runs at testclock.Example, so the example grants have
+// not expired and CI migrations wait for a DBA (business hours), whatever
+// the date.
 func gateway(t *testing.T, ctx context.Context) (*server.Server, string) {
 	t.Helper()
 	dsn := testdb.Postgres(t)
@@ -77,15 +79,8 @@ func gateway(t *testing.T, ctx context.Context) (*server.Server, string) {
 		t.Fatal(err)
 	}
 	b := res.Bundle
-	for i := range b.Policy.Rules {
-		if b.Policy.Rules[i].ID == "ci-migrations-need-approval" {
-			b.Policy.Rules[i].Conditions = nil
-		}
-	}
-	if b.Manifest.PolicyDigest, err = bundle.PolicyDigest(&b.Policy); err != nil {
-		t.Fatal(err)
-	}
-	now := time.Now().UTC().Truncate(time.Second)
+	clock := testclock.Start(testclock.Example)
+	now := clock().UTC().Truncate(time.Second)
 	b.Manifest.NotBefore, b.Manifest.Expires = now.Add(-time.Hour), now.Add(time.Hour)
 	raw, err := bundle.Encode(b)
 	if err != nil {
@@ -108,7 +103,7 @@ func gateway(t *testing.T, ctx context.Context) (*server.Server, string) {
 		"orders-db": {Address: net.JoinHostPort(pc.Host, fmt.Sprint(pc.Port)), Database: pc.Database, User: pc.User},
 	}
 	cfg.ShutdownGrace = 2 * time.Second
-	srv, err := server.New(ctx, cfg, nil)
+	srv, err := server.New(ctx, cfg, nil, server.WithClock(clock))
 	if err != nil {
 		t.Fatal(err)
 	}

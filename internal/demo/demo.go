@@ -39,6 +39,10 @@ type Options struct {
 	Out         io.Writer
 	// Logger receives the gateway's logs (default: discarded).
 	Logger *slog.Logger
+	// Clock is the gateway's time (default time.Now). The example
+	// policies' grants expire and the approval step depends on the hour, so
+	// tests set a clock that starts at a fixed instant.
+	Clock func() time.Time
 }
 
 func (o *Options) defaults() {
@@ -59,6 +63,9 @@ func (o *Options) defaults() {
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Clock == nil {
+		o.Clock = time.Now
 	}
 }
 
@@ -101,7 +108,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	if err := os.MkdirAll(o.StateDir, 0o700); err != nil {
 		return nil, err
 	}
-	bundlePath, pubPath, b, err := buildAndSign(o.PolicyDir, o.StateDir)
+	bundlePath, pubPath, b, err := buildAndSign(o.PolicyDir, o.StateDir, o.Clock())
 	if err != nil {
 		return nil, err
 	}
@@ -123,7 +130,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	cfg.ShutdownGrace = 2 * time.Second
 
 	say("==> Starting the gateway (SQLite recording store, development token issuer)")
-	srv, err := server.New(ctx, cfg, o.Logger)
+	srv, err := server.New(ctx, cfg, o.Logger, server.WithClock(o.Clock))
 	if err != nil {
 		return nil, err
 	}
@@ -141,9 +148,9 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	say("    PostgreSQL listener %s, admin API http://%s", srv.PostgresAddr(), srv.AdminAddr())
 
 	res := &Result{BackendPassword: cluster.Password, StateDir: o.StateDir}
-	started := time.Now().Add(-time.Second)
+	started := o.Clock().Add(-time.Second)
 	say("==> Running a scripted agent session")
-	res.Steps, err = runScript(ctx, srv, out)
+	res.Steps, err = runScript(ctx, srv, out, o.Clock())
 	if err != nil {
 		return res, err
 	}
@@ -209,7 +216,7 @@ func loadSample(ctx context.Context, c *Cluster) error {
 // buildAndSign compiles the policies and signs the bundle with a key made
 // for this run. The demo stamps the validity window from the clock (a
 // production build takes it from the commit).
-func buildAndSign(policyDir, stateDir string) (bundlePath, pubPath string, b *bundle.Bundle, err error) {
+func buildAndSign(policyDir, stateDir string, now time.Time) (bundlePath, pubPath string, b *bundle.Bundle, err error) {
 	src, err := compiler.LoadDir(policyDir)
 	if err != nil {
 		return "", "", nil, err
@@ -219,7 +226,7 @@ func buildAndSign(policyDir, stateDir string) (bundlePath, pubPath string, b *bu
 		return "", "", nil, err
 	}
 	b = res.Bundle
-	now := time.Now().UTC().Truncate(time.Second)
+	now = now.UTC().Truncate(time.Second)
 	b.Manifest.Serial = uint64(now.UnixNano() / 1000)
 	b.Manifest.NotBefore = now.Add(-time.Minute)
 	b.Manifest.Expires = now.Add(24 * time.Hour)

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gatehouse/gatehouse/internal/testclock"
 	"github.com/gatehouse/gatehouse/internal/testdb"
 )
 
@@ -17,6 +18,8 @@ import (
 // and checks each scripted step's effect, the masking of PII, the approval
 // path, the recording, and that the backend password appears nowhere: not
 // in the output, not in the logs, not in any file of the state directory.
+// The gateway runs at testclock.Example, before the example grants expire
+// and inside business hours, whatever the date.
 func TestDemo(t *testing.T) {
 	testdb.RequireIntegration(t)
 	if _, err := findBin(); err != nil {
@@ -29,7 +32,7 @@ func TestDemo(t *testing.T) {
 	res, err := Run(ctx, Options{
 		PolicyDir: "../../policies", StateDir: state,
 		PostgresListen: "127.0.0.1:0", AdminListen: "127.0.0.1:0",
-		Out: &out, Logger: newTestLogger(&logs),
+		Out: &out, Logger: newTestLogger(&logs), Clock: testclock.Start(testclock.Example),
 	})
 	t.Logf("demo output:\n%s", out.String())
 	if err != nil {
@@ -37,6 +40,9 @@ func TestDemo(t *testing.T) {
 	}
 	if len(res.Steps) != len(Script)+1 {
 		t.Fatalf("ran %d steps, want %d", len(res.Steps), len(Script)+1)
+	}
+	if last := res.Steps[len(res.Steps)-1]; last.Identity != "ci-deployer" {
+		t.Errorf("approval step as %s, want the business-hours migration by ci-deployer", last.Identity)
 	}
 	for _, r := range res.Steps {
 		want := r.Expect

@@ -77,10 +77,10 @@ type StepResult struct {
 	Notices []string
 }
 
-func runScript(ctx context.Context, srv *server.Server, out io.Writer) ([]StepResult, error) {
+func runScript(ctx context.Context, srv *server.Server, out io.Writer, now time.Time) ([]StepResult, error) {
 	host, port, _ := net.SplitHostPort(srv.PostgresAddr().String())
 	var results []StepResult
-	last, approver := approvalStep(time.Now())
+	last, approver := approvalStep(now)
 	steps := append(append([]Step(nil), Script...), last)
 	for _, st := range steps {
 		tok, err := issueToken(srv, st.Identity, 15*time.Minute)

@@ -23,6 +23,7 @@ import (
 
 	"github.com/gatehouse/gatehouse/compiler"
 	"github.com/gatehouse/gatehouse/internal/demo"
+	"github.com/gatehouse/gatehouse/internal/testclock"
 	"github.com/gatehouse/gatehouse/internal/testdb"
 	"github.com/gatehouse/gatehouse/runtime/bundle"
 	"github.com/gatehouse/gatehouse/runtime/bundle/fetch"
@@ -49,9 +50,6 @@ func (b *syncBuffer) String() string {
 
 // gatewayOptions configure startGateway.
 type gatewayOptions struct {
-	// editPolicy rewrites the policy files (keyed by path relative to the
-	// module root, e.g. "policies/rules.cue") before compiling.
-	editPolicy func(t *testing.T, files map[string][]byte)
 	// configure adjusts the server configuration before New.
 	configure func(cfg *server.Config)
 }
@@ -74,6 +72,8 @@ type gateway struct {
 // startGateway creates a database loaded with demo.SampleSQL, a backend
 // role with a password, and a gateway serving the example policies with
 // orders-db pointing at that database. Everything is torn down by cleanup.
+// The gateway runs at testclock.Example, so the example grants have not
+// expired and the DBAs are inside their business hours, whatever the date.
 func startGateway(t *testing.T, opts gatewayOptions) *gateway {
 	t.Helper()
 	dsn := testdb.Postgres(t)
@@ -111,7 +111,8 @@ func startGateway(t *testing.T, opts gatewayOptions) *gateway {
 		t.Fatal(err)
 	}
 
-	signed, pubPath := buildBundle(t, g.stateDir, opts.editPolicy)
+	clock := testclock.Start(testclock.Example)
+	signed, pubPath := buildBundle(t, g.stateDir, clock())
 
 	cfg := server.Defaults()
 	cfg.StateDir = g.stateDir
@@ -134,7 +135,7 @@ func startGateway(t *testing.T, opts gatewayOptions) *gateway {
 	}
 	logger := slog.New(slog.NewTextHandler(g.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	ctx, cancel := context.WithCancel(context.Background())
-	srv, err := server.New(ctx, cfg, logger)
+	srv, err := server.New(ctx, cfg, logger, server.WithClock(clock))
 	if err != nil {
 		cancel()
 		t.Fatalf("server.New: %v", err)
@@ -188,23 +189,21 @@ func randomHex(t *testing.T, n int) string {
 	return hex.EncodeToString(b)
 }
 
-// buildBundle compiles ../../policies (after edit), signs it with a key made
-// for the test, and returns the signed bundle and the public key's path.
-func buildBundle(t *testing.T, dir string, edit func(*testing.T, map[string][]byte)) ([]byte, string) {
+// buildBundle compiles ../../policies, signs it with a key made for the
+// test, valid around now, and returns the signed bundle and the public
+// key's path.
+func buildBundle(t *testing.T, dir string, now time.Time) ([]byte, string) {
 	t.Helper()
 	src, err := compiler.LoadDir("../../policies")
 	if err != nil {
 		t.Fatal(err)
-	}
-	if edit != nil {
-		edit(t, src.Files)
 	}
 	res, err := compiler.Compile(src, compiler.Options{})
 	if err != nil {
 		t.Fatalf("compile policies: %v", err)
 	}
 	b := res.Bundle
-	now := time.Now().UTC().Truncate(time.Second)
+	now = now.UTC().Truncate(time.Second)
 	b.Manifest.Serial = uint64(now.UnixNano() / 1000)
 	b.Manifest.NotBefore = now.Add(-time.Hour)
 	b.Manifest.Expires = now.Add(24 * time.Hour)

@@ -27,29 +27,6 @@ import (
 	"github.com/gatehouse/gatehouse/runtime/server"
 )
 
-// dbaAlwaysOn is a test-only policy variant: the DBAs' business-hours
-// grant applies around the clock and the after-hours approval rule no
-// longer names them, so DBA tests do not depend on the time they run.
-func dbaAlwaysOn(t *testing.T, files map[string][]byte) {
-	t.Helper()
-	const name = "policies/rules.cue"
-	src := string(files[name])
-	edit := func(ruleID, old, new string) {
-		i := strings.Index(src, `id:          "`+ruleID+`"`)
-		if i < 0 {
-			t.Fatalf("policy variant: rule %s not found in %s", ruleID, name)
-		}
-		j := strings.Index(src[i:], old)
-		if j < 0 {
-			t.Fatalf("policy variant: %q not found in rule %s", old, ruleID)
-		}
-		src = src[:i+j] + new + src[i+j+len(old):]
-	}
-	edit("dba-business-hours", "conditions: time_windows: [_businessHours]", `conditions: time_windows: [{start: "00:00", end: "12:00"}, {start: "12:00", end: "00:00"}]`)
-	edit("dba-after-hours-approval", `subjects: ["group:dba"]`, `subjects: ["dave"]`)
-	files[name] = []byte(src)
-}
-
 func psqlPath(t *testing.T) string {
 	t.Helper()
 	p, err := exec.LookPath("psql")
@@ -75,7 +52,7 @@ func (g *gateway) psql(t *testing.T, ctx context.Context, identity string, env [
 // directions) through the gateway.
 func TestPsql(t *testing.T) {
 	t.Parallel()
-	g := startGateway(t, gatewayOptions{editPolicy: dbaAlwaysOn})
+	g := startGateway(t, gatewayOptions{})
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	forms := forbidden()
@@ -232,7 +209,7 @@ func TestTransactionAfterDenial(t *testing.T) {
 // TestCancel cancels a running pg_sleep through the gateway's cancel key.
 func TestCancel(t *testing.T) {
 	t.Parallel()
-	g := startGateway(t, gatewayOptions{editPolicy: dbaAlwaysOn})
+	g := startGateway(t, gatewayOptions{})
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	conn := g.connect(t, ctx, "alice", nil)
@@ -359,7 +336,7 @@ func selfSigned(t *testing.T, dir string) (certFile, keyFile string) {
 // and every file of the state directory for the backend password.
 func TestCredentialNeverLeaks(t *testing.T) {
 	t.Parallel()
-	g := startGateway(t, gatewayOptions{editPolicy: dbaAlwaysOn})
+	g := startGateway(t, gatewayOptions{})
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	pw := g.backendPassword

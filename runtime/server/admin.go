@@ -125,7 +125,7 @@ func (s *Server) status() Status {
 	if err := s.recorder.Healthy(); err != nil {
 		rec = err.Error()
 	}
-	return Status{GatewayID: s.cfg.GatewayID, Bundle: s.activator.Status(), Recorder: rec, Time: time.Now().UTC()}
+	return Status{GatewayID: s.cfg.GatewayID, Bundle: s.activator.Status(), Recorder: rec, Time: s.clock().UTC()}
 }
 
 func (s *Server) apiStatus(w http.ResponseWriter, _ *http.Request) {
@@ -136,7 +136,7 @@ func (s *Server) apiSessions(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	f := record.SessionFilter{Identity: q.Get("identity"), Resource: q.Get("resource")}
 	var err error
-	if f.Since, f.Until, err = timeRange(q); err != nil {
+	if f.Since, f.Until, err = timeRange(q, s.clock()); err != nil {
 		writeError(w, http.StatusBadRequest, err.Error())
 		return
 	}
@@ -178,7 +178,7 @@ func (s *Server) apiEvents(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	f := record.EventFilter{Identity: q.Get("identity"), Resource: q.Get("resource"), Effect: q.Get("effect"), RuleID: q.Get("rule")}
 	var err error
-	if f.Since, f.Until, err = timeRange(q); err != nil {
+	if f.Since, f.Until, err = timeRange(q, s.clock()); err != nil {
 		writeError(w, http.StatusBadRequest, err.Error())
 		return
 	}
@@ -243,7 +243,7 @@ func (s *Server) apiVote(decision string) http.HandlerFunc {
 
 // timeRange parses since/until: RFC 3339 times or durations back from now
 // ("24h", "30d").
-func timeRange(q url.Values) (since, until time.Time, err error) {
+func timeRange(q url.Values, now time.Time) (since, until time.Time, err error) {
 	parse := func(name string) (time.Time, error) {
 		v := q.Get(name)
 		if v == "" {
@@ -256,7 +256,7 @@ func timeRange(q url.Values) (since, until time.Time, err error) {
 		if err != nil {
 			return time.Time{}, fmt.Errorf("%s: want an RFC 3339 time or a duration like 24h or 30d", name)
 		}
-		return time.Now().Add(-d), nil
+		return now.Add(-d), nil
 	}
 	if since, err = parse("since"); err != nil {
 		return

@@ -44,6 +44,7 @@ type Server struct {
 	approvals *approval.Service
 	dev       *identity.DevIssuer
 	verifier  *policyVerifier
+	clock     func() time.Time
 	pipeline  *proxy.Pipeline
 	pgHandler *pg.Handler
 	// maskKey keys the "hash" masking style, so equal values hash equally
@@ -59,9 +60,22 @@ type Server struct {
 	closeErr error
 }
 
+// Option adjusts a Server beyond what its configuration can say.
+type Option func(*Server)
+
+// WithClock makes the gateway read the time from clock instead of the wall
+// clock, everywhere the time is compared with something it stored or was
+// given: rule expiry and time windows, bundle validity, tokens, recordings,
+// approvals, retention and the dashboard's review. Tests use it to run the
+// example policies at a fixed date. Timers still run on the wall clock, so
+// clock should advance at its pace.
+func WithClock(clock func() time.Time) Option {
+	return func(s *Server) { s.clock = clock }
+}
+
 // New validates cfg and builds every component. It opens the record store
 // and restores the last good bundle; it serves nothing until Run.
-func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Server, error) {
+func New(ctx context.Context, cfg Config, logger *slog.Logger, opts ...Option) (*Server, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("invalid configuration:\n%w", err)
 	}
@@ -71,7 +85,10 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Server, error) 
 	if cfg.GatewayID == "" {
 		cfg.GatewayID, _ = os.Hostname()
 	}
-	s := &Server{cfg: cfg, log: logger, registry: prometheus.NewRegistry()}
+	s := &Server{cfg: cfg, log: logger, registry: prometheus.NewRegistry(), clock: time.Now}
+	for _, o := range opts {
+		o(s)
+	}
 	s.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	ok := false
 	defer func() {
@@ -92,7 +109,7 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Server, error) 
 		logger.Warn("Bundle signatures are NOT verified (bundle.allow_unsigned). Use this only for local development.")
 	}
 	s.activator, err = NewActivator(ActivatorConfig{
-		Verifier: verifier, ClockSkew: cfg.Bundle.ClockSkew, StateDir: cfg.StateDir,
+		Verifier: verifier, ClockSkew: cfg.Bundle.ClockSkew, StateDir: cfg.StateDir, Clock: s.clock,
 		Logger: logger.With("component", "bundle"), Registerer: s.registry,
 	})
 	if err != nil {
@@ -122,7 +139,8 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Server, error) 
 	s.recorder, err = record.New(record.Config{
 		Store: s.store, QueueSize: cfg.Recording.QueueSize, BatchSize: cfg.Recording.BatchSize,
 		FlushInterval: cfg.Recording.FlushInterval, FailOpen: !cfg.Recording.FailClosed,
-		SpoolDir: cfg.Recording.SpoolDir, Logger: logger.With("component", "record"), Registerer: s.registry,
+		SpoolDir: cfg.Recording.SpoolDir, Clock: recorderClock(s.clock),
+		Logger: logger.With("component", "record"), Registerer: s.registry,
 	})
 	if err != nil {
 		return nil, err
@@ -133,7 +151,8 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Server, error) 
 	for _, w := range cfg.Approvals.Webhooks {
 		notifiers = append(notifiers, &approval.Webhook{URL: w.URL, Format: w.Format, AdminURL: cfg.Approvals.URL})
 	}
-	s.approvals, err = approval.New(approval.Config{Store: s.store, Notifiers: notifiers, Logger: logger.With("component", "approval")})
+	s.approvals, err = approval.New(approval.Config{Store: s.store, Notifiers: notifiers, Clock: s.clock,
+		Logger: logger.With("component", "approval")})
 	if err != nil {
 		return nil, err
 	}
@@ -142,14 +161,14 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Server, error) 
 	if cfg.Identity.DevIssuer.Enabled {
 		s.dev, err = identity.OpenDevIssuer(identity.DevIssuerConfig{
 			Dir: filepath.Join(cfg.StateDir, "dev-issuer"), Issuer: cfg.Identity.DevIssuer.Issuer,
-			Audience: cfg.Identity.Audience, Logger: logger,
+			Audience: cfg.Identity.Audience, Clock: s.clock, Logger: logger,
 		})
 		if err != nil {
 			return nil, err
 		}
 		logger.Warn("The development token issuer is enabled: anyone with access to the state directory can mint tokens. Disable identity.dev_issuer in production.")
 	}
-	s.verifier = &policyVerifier{cfg: cfg.Identity, dev: s.dev, activator: s.activator, log: logger}
+	s.verifier = &policyVerifier{cfg: cfg.Identity, dev: s.dev, activator: s.activator, clock: s.clock, log: logger}
 	if _, err := s.verifier.current(); err != nil && len(cfg.Identity.Issuers) > 0 {
 		return nil, err
 	}
@@ -161,7 +180,7 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Server, error) 
 	s.pipeline, err = proxy.New(proxy.Config{
 		Engine: s.activator.Engine, Verifier: s.verifier,
 		Classifier: sqlclass.NewCache(mustPostgresClassifier(), 10000),
-		Recorder:   s.recorder, Approvals: s.approvals, GatewayID: cfg.GatewayID,
+		Recorder:   s.recorder, Approvals: s.approvals, GatewayID: cfg.GatewayID, Clock: s.clock,
 		Logger: logger.With("component", "proxy"), Registerer: s.registry,
 	})
 	if err != nil {
@@ -189,6 +208,13 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Server, error) 
 	ok = true
 	return s, nil
 }
+
+// recorderClock is the server's clock as the recorder's Clock. Its timers
+// are the wall clock's, which the server's clock advances with.
+type recorderClock func() time.Time
+
+func (c recorderClock) Now() time.Time                       { return c() }
+func (recorderClock) After(d time.Duration) <-chan time.Time { return time.After(d) }
 
 func mustPostgresClassifier() *sqlclass.Postgres {
 	c, err := sqlclass.NewPostgres(sqlclass.PostgresConfig{})
@@ -454,7 +480,7 @@ func (s *Server) retention(ctx context.Context) error {
 	t := time.NewTicker(time.Hour)
 	defer t.Stop()
 	for {
-		n, err := s.store.DeleteBefore(ctx, time.Now().Add(-s.cfg.Recording.Retention))
+		n, err := s.store.DeleteBefore(ctx, s.clock().Add(-s.cfg.Recording.Retention))
 		if err != nil && ctx.Err() == nil {
 			s.log.Warn("Retention cleanup failed.", "error", err)
 		} else if n > 0 {

@@ -321,7 +321,7 @@ func (s *Server) uiReview(w http.ResponseWriter, r *http.Request, page *uiPage) 
 		s.render(w, http.StatusBadRequest, "review", page)
 		return
 	}
-	now := time.Now()
+	now := s.clock()
 	rep, err := review.Build(r.Context(), review.Config{Reader: s.store, Approvals: s.store, Policy: pol,
 		Now: now, Since: now.Add(-period), Identity: d.Identity})
 	if err != nil {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"time"
 
 	"github.com/gatehouse/gatehouse/runtime/identity"
 )
@@ -19,6 +20,7 @@ type policyVerifier struct {
 	cfg       IdentityConfig
 	dev       *identity.DevIssuer
 	activator *Activator
+	clock     func() time.Time
 	log       *slog.Logger
 
 	mu       sync.Mutex
@@ -69,7 +71,7 @@ func (p *policyVerifier) current() (*identity.Verifier, error) {
 	if len(issuers) == 0 {
 		return nil, errors.New("no token issuer is configured")
 	}
-	v, err := identity.New(identity.Config{Issuers: issuers, Leeway: p.cfg.Leeway, Logger: p.log})
+	v, err := identity.New(identity.Config{Issuers: issuers, Leeway: p.cfg.Leeway, Clock: p.clock, Logger: p.log})
 	if err != nil {
 		return nil, fmt.Errorf("identity: %w", err)
 	}
