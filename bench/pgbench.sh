@@ -37,6 +37,10 @@ DB=${DB:-gh_pgbench}
 IDLE_CONNS=${IDLE_CONNS:-50}
 WARMUP=${WARMUP:-2}
 PPROF=${PPROF:-}
+# GATEHOUSE_GOMAXPROCS: GOMAXPROCS for the gateways (empty: Go's default,
+# one per core). 1 runs the gateway's Go code on one OS thread at a time,
+# as PgBouncer runs on one thread.
+GATEHOUSE_GOMAXPROCS=${GATEHOUSE_GOMAXPROCS:-}
 # BASELINE_PGSERVE: a pgserve binary built from another revision; it runs as
 # a fourth target, "baseline", interleaved with the others (before/after
 # comparisons on a noisy machine).
@@ -69,6 +73,7 @@ echo "pgbench: $("$PGBENCH" --version)"
 echo "go: $(go version)"
 echo "gatehouse: $(git -C "$root" rev-parse --short HEAD)$(git -C "$root" diff --quiet HEAD -- runtime bench || echo '+dirty')"
 echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "gateway GOMAXPROCS: ${GATEHOUSE_GOMAXPROCS:-default ($(nproc))}"
 
 echo "== setup: pgbench -i -s $SCALE $DB"
 "$PSQL" -h "$PGHOST" -p "$PGPORT" -U "$PGUSER" -q -c "DROP DATABASE IF EXISTS $DB" -c "CREATE DATABASE $DB" postgres
@@ -86,7 +91,7 @@ fi
 start_gateway() {
 	local bin=$1 name=$2
 	shift 2
-	"$bin" -policy "$root/bench/policy" -state "$work/$name" -backend "$PGHOST:$PGPORT" \
+	GOMAXPROCS=$GATEHOUSE_GOMAXPROCS "$bin" -policy "$root/bench/policy" -state "$work/$name" -backend "$PGHOST:$PGPORT" \
 		-database "$DB" -user "$PGUSER" -token-out "$work/$name.token" -addr-out "$work/$name.addr" "$@" \
 		2>"$work/$name.log" &
 	local pid=$!
