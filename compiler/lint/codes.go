@@ -20,6 +20,7 @@ const (
 	CodeExpiredGrant  Code = "GH022"
 	CodeReviewOverdue Code = "GH023"
 	CodeInvalidTime   Code = "GH024"
+	CodeExpiringGrant Code = "GH025"
 
 	CodeAgentWrite       Code = "GH030"
 	CodeWildcardProd     Code = "GH031"
@@ -85,6 +86,9 @@ var codes = []CodeInfo{
 	{CodeExpiredGrant, "expired-grant", SeverityWarning,
 		"A grant's `expires` is in the past; it no longer matches anything.",
 		"Remove the rule, or renew it with a new `expires` after review."},
+	{CodeExpiringGrant, "expiring-grant", SeverityWarning,
+		"A grant's `expires` falls within the next 30 days (ExpiringWithin); access lapses then unless the grant is renewed.",
+		"Review the grant and renew it with a new `expires`, or let it lapse on purpose."},
 	{CodeReviewOverdue, "review-overdue", SeverityWarning,
 		"`review.last_reviewed` plus `review.every` is in the past.",
 		"Recertify the grant and update `review.last_reviewed` (and `review.reviewer`), or remove it."},

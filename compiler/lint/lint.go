@@ -2,6 +2,7 @@ package lint
 
 import (
 	"fmt"
+	"math"
 	"reflect"
 	"slices"
 	"strings"
@@ -11,10 +12,15 @@ import (
 	"github.com/gatehouse/gatehouse/runtime/bundle"
 )
 
+// ExpiringWithin is how far ahead of Now a grant's expiry is reported
+// (GH025): far enough for a review cycle, near enough not to be noise.
+const ExpiringWithin = 30 * 24 * time.Hour
+
 // Options configure a lint run.
 type Options struct {
 	// Now is the time expiry and review checks are made against. The zero
-	// value disables those checks (expired grants, overdue reviews); Run
+	// value disables those checks (expired and expiring grants, overdue
+	// reviews); Run
 	// never reads the clock itself.
 	Now time.Time
 }
@@ -239,6 +245,10 @@ func (l *linter) checkGrantHygiene() {
 				l.addDefault(r.Pos, CodeInvalidTime, r.ID, "rule %q: expires: %v", r.ID, err)
 			case isGrant(r.Effect) && !l.opts.Now.IsZero() && !l.opts.Now.Before(t):
 				l.addDefault(r.Pos, CodeExpiredGrant, r.ID, "rule %q (%s) expired on %s", r.ID, r.Effect, r.Expires)
+			case isGrant(r.Effect) && !l.opts.Now.IsZero() && !l.opts.Now.Add(ExpiringWithin).Before(t):
+				days := int(math.Ceil(t.Sub(l.opts.Now).Hours() / 24)) // a partial day counts
+				l.addDefault(r.Pos, CodeExpiringGrant, r.ID, "rule %q (%s) expires on %s, within %d day(s)",
+					r.ID, r.Effect, r.Expires, days)
 			}
 		}
 		if r.Review != nil {
