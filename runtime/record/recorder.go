@@ -23,13 +23,19 @@ type Clock interface {
 	After(d time.Duration) <-chan time.Time
 }
 
-type realClock struct{}
+// NowFunc is a Clock that reads the time from the function and runs its
+// timers on the wall clock: for callers that pin the time (a gateway whose
+// clock starts at a fixed instant) but not its pace.
+type NowFunc func() time.Time
 
-func (realClock) Now() time.Time                         { return time.Now() }
-func (realClock) After(d time.Duration) <-chan time.Time { return time.After(d) }
+// Now implements Clock.
+func (f NowFunc) Now() time.Time { return f() }
+
+// After implements Clock with time.After.
+func (NowFunc) After(d time.Duration) <-chan time.Time { return time.After(d) }
 
 // RealClock is the wall clock.
-var RealClock Clock = realClock{}
+var RealClock Clock = NowFunc(time.Now)
 
 // Config configures a Recorder. Validate fills defaults.
 type Config struct {

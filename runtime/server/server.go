@@ -139,7 +139,7 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger, opts ...Option) (
 	s.recorder, err = record.New(record.Config{
 		Store: s.store, QueueSize: cfg.Recording.QueueSize, BatchSize: cfg.Recording.BatchSize,
 		FlushInterval: cfg.Recording.FlushInterval, FailOpen: !cfg.Recording.FailClosed,
-		SpoolDir: cfg.Recording.SpoolDir, Clock: recorderClock(s.clock),
+		SpoolDir: cfg.Recording.SpoolDir, Clock: record.NowFunc(s.clock),
 		Logger: logger.With("component", "record"), Registerer: s.registry,
 	})
 	if err != nil {
@@ -208,13 +208,6 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger, opts ...Option) (
 	ok = true
 	return s, nil
 }
-
-// recorderClock is the server's clock as the recorder's Clock. Its timers
-// are the wall clock's, which the server's clock advances with.
-type recorderClock func() time.Time
-
-func (c recorderClock) Now() time.Time                       { return c() }
-func (recorderClock) After(d time.Duration) <-chan time.Time { return time.After(d) }
 
 func mustPostgresClassifier() *sqlclass.Postgres {
 	c, err := sqlclass.NewPostgres(sqlclass.PostgresConfig{})

@@ -42,14 +42,14 @@ func quickNormalize(sql string) (string, bool) {
 			if i > 0 && isIdentByte(sql[i-1]) {
 				return "", false // prefixed or typed-by-identifier string
 			}
-			end, ok := stringEnd(sql, i)
+			end, ok := quotedEnd(sql, i)
 			if !ok || continues(sql, end) {
 				return "", false
 			}
 			b.WriteByte('$')
 			i = end
 		case c == '"':
-			end, ok := quotedIdentEnd(sql, i)
+			end, ok := quotedEnd(sql, i)
 			if !ok || end == i+2 { // "" is not an identifier
 				return "", false
 			}
@@ -74,30 +74,30 @@ func quickNormalize(sql string) (string, bool) {
 			}
 			b.WriteString(sql[i:j])
 			i = j
-		case c == '\\' || c == '$' || c == '&':
+		case refused(c):
 			return "", false
-		case c == '\t' || c == '\n' || c == '\r' || (c >= ' ' && c <= '~'):
+		default:
 			b.WriteByte(c)
 			i++
-		default:
-			return "", false
 		}
 	}
 	return b.String(), true
 }
 
-// stringEnd returns the index after the plain string constant starting at
-// the quote sql[start]: a doubled quote is a quote inside the string.
-func stringEnd(sql string, start int) (int, bool) {
+// quotedEnd returns the index after the string constant or quoted
+// identifier that starts at the quote sql[start] (' or "): a doubled quote
+// stands for itself inside.
+func quotedEnd(sql string, start int) (int, bool) {
+	q := sql[start]
 	for i := start + 1; i < len(sql); i++ {
 		switch c := sql[i]; {
-		case c == '\'':
-			if i+1 < len(sql) && sql[i+1] == '\'' {
+		case c == q:
+			if i+1 < len(sql) && sql[i+1] == q {
 				i++
 				continue
 			}
 			return i + 1, true
-		case c == '\\' || c == '$' || c == '&' || !isPlainByte(c):
+		case refused(c):
 			return 0, false
 		}
 	}
@@ -121,24 +121,6 @@ func continues(sql string, end int) bool {
 		}
 	}
 	return false
-}
-
-// quotedIdentEnd returns the index after the quoted identifier starting at
-// sql[start].
-func quotedIdentEnd(sql string, start int) (int, bool) {
-	for i := start + 1; i < len(sql); i++ {
-		switch c := sql[i]; {
-		case c == '"':
-			if i+1 < len(sql) && sql[i+1] == '"' {
-				i++
-				continue
-			}
-			return i + 1, true
-		case c == '\\' || c == '$' || c == '&' || !isPlainByte(c):
-			return 0, false
-		}
-	}
-	return 0, false
 }
 
 // numberEnd returns the index after the number starting at the digit
@@ -185,8 +167,10 @@ func isIdentStart(c byte) bool {
 
 func isIdentByte(c byte) bool { return isIdentStart(c) || isDigit(c) }
 
-// isPlainByte reports whether c may appear in a text quickNormalize
-// accepts.
-func isPlainByte(c byte) bool {
-	return c == '\t' || c == '\n' || c == '\r' || (c >= ' ' && c <= '~')
+// refused reports whether c makes quickNormalize give up wherever it
+// appears: anything but printable ASCII, tab, newline and carriage return,
+// and the bytes whose meaning depends on context (see quickNormalize).
+func refused(c byte) bool {
+	plain := c == '\t' || c == '\n' || c == '\r' || (c >= ' ' && c <= '~')
+	return !plain || c == '\\' || c == '$' || c == '&'
 }
