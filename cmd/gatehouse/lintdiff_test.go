@@ -9,7 +9,8 @@ import (
 	"time"
 
 	git "github.com/go-git/go-git/v5"
-	"github.com/go-git/go-git/v5/plumbing/object"
+
+	"github.com/gatehouse/gatehouse/internal/testrepo"
 )
 
 // policyCopy copies cue.mod and the example policies into a new temporary
@@ -17,47 +18,16 @@ import (
 func policyCopy(t *testing.T) string {
 	t.Helper()
 	dir := t.TempDir()
-	for _, sub := range []string{"cue.mod", "policies"} {
-		src := filepath.Join("..", "..", sub)
-		entries, err := os.ReadDir(src)
-		if err != nil {
-			t.Fatalf("read %s: %v", src, err)
-		}
-		if err := os.MkdirAll(filepath.Join(dir, sub), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		for _, e := range entries {
-			if e.IsDir() {
-				continue
-			}
-			data, err := os.ReadFile(filepath.Join(src, e.Name()))
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := os.WriteFile(filepath.Join(dir, sub, e.Name()), data, 0o644); err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
+	testrepo.CopyExample(t, filepath.Join("..", ".."), dir)
 	return dir
 }
 
 // widenAgents lets the coding agents insert into the tables they read.
 func widenAgents(t *testing.T, repoDir string) {
 	t.Helper()
-	path := filepath.Join(repoDir, "policies", "rules.cue")
-	data, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	old := `sql: {statements: ["select"], tables: ["public.customers", "public.orders"]}`
-	if !strings.Contains(string(data), old) {
-		t.Fatalf("example rules.cue no longer contains %q; update this test", old)
-	}
-	data = []byte(strings.Replace(string(data), old, `sql: {statements: ["insert", "select"], tables: ["public.customers", "public.orders"]}`, 1))
-	if err := os.WriteFile(path, data, 0o644); err != nil {
-		t.Fatal(err)
-	}
+	testrepo.EditFile(t, filepath.Join(repoDir, "policies", "rules.cue"),
+		`sql: {statements: ["select"], tables: ["public.customers", "public.orders"]}`,
+		`sql: {statements: ["insert", "select"], tables: ["public.customers", "public.orders"]}`)
 }
 
 func TestLintCommand(t *testing.T) {
@@ -143,25 +113,10 @@ func TestDiffCommand(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	commit := func(msg string, when time.Time) string {
-		wt, err := repo.Worktree()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := wt.AddGlob("."); err != nil {
-			t.Fatal(err)
-		}
-		sig := &object.Signature{Name: "Policy Author", Email: "author@example.com", When: when}
-		h, err := wt.Commit(msg, &git.CommitOptions{Author: sig, Committer: sig})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return h.String()
-	}
 	t0 := time.Date(2026, 11, 20, 9, 0, 0, 0, time.UTC)
-	base := commit("example", t0)
+	base := testrepo.CommitAll(t, repo, "example", t0)
 	widenAgents(t, repoDir)
-	head := commit("agents insert", t0.Add(time.Hour))
+	head := testrepo.CommitAll(t, repo, "agents insert", t0.Add(time.Hour))
 	examples := filepath.Join("..", "..", "policies")
 
 	tests := []struct {

@@ -1,7 +1,6 @@
 package diff_test
 
 import (
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -9,75 +8,16 @@ import (
 	"time"
 
 	git "github.com/go-git/go-git/v5"
-	"github.com/go-git/go-git/v5/plumbing/object"
 
 	"github.com/gatehouse/gatehouse/compiler"
 	"github.com/gatehouse/gatehouse/compiler/diff"
 	"github.com/gatehouse/gatehouse/compiler/lint"
+	"github.com/gatehouse/gatehouse/internal/testrepo"
 	"github.com/gatehouse/gatehouse/runtime/bundle"
 )
 
 // repoRoot is the module root, where the example policies live.
 const repoRoot = "../.."
-
-// copyExample copies cue.mod and the example policies into dir.
-func copyExample(t *testing.T, dir string) {
-	t.Helper()
-	for _, sub := range []string{"cue.mod", "policies"} {
-		src := filepath.Join(repoRoot, sub)
-		entries, err := os.ReadDir(src)
-		if err != nil {
-			t.Fatalf("read %s: %v", src, err)
-		}
-		if err := os.MkdirAll(filepath.Join(dir, sub), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		for _, e := range entries {
-			if e.IsDir() {
-				continue
-			}
-			data, err := os.ReadFile(filepath.Join(src, e.Name()))
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := os.WriteFile(filepath.Join(dir, sub, e.Name()), data, 0o644); err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
-}
-
-// editFile replaces old with new in a file, failing when old is absent.
-func editFile(t *testing.T, path, old, new string) {
-	t.Helper()
-	data, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !strings.Contains(string(data), old) {
-		t.Fatalf("%s does not contain %q; the example policy changed, update this test", path, old)
-	}
-	if err := os.WriteFile(path, []byte(strings.Replace(string(data), old, new, 1)), 0o644); err != nil {
-		t.Fatal(err)
-	}
-}
-
-func commitAll(t *testing.T, repo *git.Repository, msg string, when time.Time) string {
-	t.Helper()
-	wt, err := repo.Worktree()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := wt.AddGlob("."); err != nil {
-		t.Fatal(err)
-	}
-	sig := &object.Signature{Name: "Policy Author", Email: "author@example.com", When: when}
-	h, err := wt.Commit(msg, &git.CommitOptions{Author: sig, Committer: sig})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return h.String()
-}
 
 func compileRev(t *testing.T, repo, rev string) *bundle.Policy {
 	t.Helper()
@@ -101,16 +41,16 @@ func TestGitEscalation(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	copyExample(t, dir)
+	testrepo.CopyExample(t, repoRoot, dir)
 	t0 := time.Date(2026, 11, 20, 10, 0, 0, 0, time.UTC)
-	base := commitAll(t, repo, "example policy", t0)
+	base := testrepo.CommitAll(t, repo, "example policy", t0)
 
 	rules := filepath.Join(dir, "policies", "rules.cue")
 	// Agents may now also read payments, and the SSN column is no longer
 	// masked.
-	editFile(t, rules, `tables: ["public.customers", "public.orders"]}`, `tables: ["public.customers", "public.orders", "public.payments"]}`)
-	editFile(t, rules, `"customers.ssn", `, ``)
-	head := commitAll(t, repo, "widen agent access", t0.Add(time.Hour))
+	testrepo.EditFile(t, rules, `tables: ["public.customers", "public.orders"]}`, `tables: ["public.customers", "public.orders", "public.payments"]}`)
+	testrepo.EditFile(t, rules, `"customers.ssn", `, ``)
+	head := testrepo.CommitAll(t, repo, "widen agent access", t0.Add(time.Hour))
 
 	bp, hp := compileRev(t, dir, base), compileRev(t, dir, head)
 	rep := diff.Compare(bp, hp)
@@ -165,8 +105,8 @@ func TestExamplePolicyLint(t *testing.T) {
 	}
 
 	dir := t.TempDir()
-	copyExample(t, dir)
-	editFile(t, filepath.Join(dir, "policies", "rules.cue"),
+	testrepo.CopyExample(t, repoRoot, dir)
+	testrepo.EditFile(t, filepath.Join(dir, "policies", "rules.cue"),
 		`sql: {statements: ["select"], tables: ["public.customers", "public.orders"]}`,
 		`sql: {statements: ["select", "insert"], tables: ["public.customers", "public.orders"]}`)
 	src, err = compiler.LoadDir(filepath.Join(dir, "policies"))

@@ -132,8 +132,10 @@ func (s *shard) put(key string, stmts []Statement, err error) {
 }
 
 // normalizer is implemented by classifiers whose classification does not
-// depend on the values of constants: normalize returns the text with every
-// constant replaced by a placeholder, using the real lexer.
+// depend on the values of constants: normalize returns a key, the text
+// with every constant replaced by a placeholder, that two texts share only
+// if the PostgreSQL lexer sees the same tokens in them apart from constants
+// (Postgres.normalize: quickNormalize or the PostgreSQL lexer itself).
 type normalizer interface {
 	normalize(sql string) (string, bool)
 }
