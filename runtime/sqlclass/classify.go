@@ -129,6 +129,10 @@ func (a *analyzer) statement(n *pg_query.Node, st *Statement) {
 		}
 	case *pg_query.Node_DeclareCursorStmt:
 		st.Kind, st.Name = "declare", x.DeclareCursorStmt.GetPortalname()
+		if x.DeclareCursorStmt.GetOptions()&cursorOptHold != 0 {
+			// A holdable cursor outlives the transaction that commits it.
+			st.SubKind = "declare with hold"
+		}
 		st.Inner = a.inner(x.DeclareCursorStmt.GetQuery())
 		if st.Inner != nil {
 			st.OutputColumns = st.Inner.OutputColumns
@@ -142,6 +146,20 @@ func (a *analyzer) statement(n *pg_query.Node, st *Statement) {
 		st.Kind, st.Name = "close", x.ClosePortalStmt.GetPortalname()
 		if st.Name == "" {
 			st.SubKind = "close all"
+		}
+	case *pg_query.Node_DiscardStmt:
+		st.Kind = "utility"
+		switch x.DiscardStmt.GetTarget() {
+		case pg_query.DiscardMode_DISCARD_ALL:
+			st.SubKind = "discard all"
+		case pg_query.DiscardMode_DISCARD_PLANS:
+			st.SubKind = "discard plans"
+		case pg_query.DiscardMode_DISCARD_SEQUENCES:
+			st.SubKind = "discard sequences"
+		case pg_query.DiscardMode_DISCARD_TEMP:
+			st.SubKind = "discard temp"
+		default:
+			st.SubKind = "discard"
 		}
 	case *pg_query.Node_ListenStmt:
 		st.Kind, st.Name = "listen", x.ListenStmt.GetConditionname()
@@ -388,6 +406,9 @@ func camelWords(s string) []string {
 	}
 	return words
 }
+
+// cursorOptHold is PostgreSQL's CURSOR_OPT_HOLD (parsenodes.h): WITH HOLD.
+const cursorOptHold = 0x0020
 
 func transactionSubKind(k pg_query.TransactionStmtKind) string {
 	switch k {
