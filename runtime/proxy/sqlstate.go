@@ -78,14 +78,14 @@ func lexicalGuard(st *sqlclass.Statement) *DeniedError {
 func (s *SQLState) resolve(st *sqlclass.Statement) (sqlclass.Statement, *DeniedError) {
 	switch st.Kind {
 	case "execute":
-		p, ok := s.prepared[strings.ToLower(st.Name)]
+		p, ok := s.prepared[st.Name]
 		if !ok {
 			return *st, &DeniedError{Code: CodeInsufficientPrivilege, Err: ErrDenied,
 				Message: fmt.Sprintf("gatehouse denied EXECUTE: prepared statement %q was not prepared through this gateway session", st.Name)}
 		}
-		return p, nil
+		return WithArgs(&p, st), nil
 	case "fetch":
-		c, ok := s.cursors[strings.ToLower(st.Name)]
+		c, ok := s.cursors[st.Name]
 		if !ok {
 			return *st, &DeniedError{Code: CodeInsufficientPrivilege, Err: ErrDenied,
 				Message: fmt.Sprintf("gatehouse denied FETCH: cursor %q was not declared through this gateway session", st.Name)}
@@ -107,7 +107,7 @@ func (s *SQLState) resolve(st *sqlclass.Statement) (sqlclass.Statement, *DeniedE
 func (s *SQLState) Commit(stmts []sqlclass.Statement) {
 	for i := range stmts {
 		st := &stmts[i]
-		name := strings.ToLower(st.Name)
+		name := st.Name
 		switch st.Kind {
 		case "prepare":
 			if st.Inner != nil {
@@ -136,4 +136,39 @@ func (s *SQLState) Commit(stmts []sqlclass.Statement) {
 			}
 		}
 	}
+}
+
+// WithArgs returns target (a prepared statement) as EXECUTE exec runs it:
+// the arguments are expressions too, so the tables, columns and functions
+// they read are added to the target's, and, since an argument can flow into
+// any output column, the columns the arguments read become sources of every
+// output column (so masks follow them).
+func WithArgs(target *sqlclass.Statement, exec *sqlclass.Statement) sqlclass.Statement {
+	out := *target
+	if len(exec.TablesRead)+len(exec.Columns)+len(exec.Functions)+len(exec.DangerousFunctions)+len(exec.TablesWritten) == 0 {
+		return out
+	}
+	out.TablesRead = mergeSorted(target.TablesRead, exec.TablesRead)
+	out.TablesWritten = mergeSorted(target.TablesWritten, exec.TablesWritten)
+	out.Columns = mergeSorted(target.Columns, exec.Columns)
+	out.Functions = mergeSorted(target.Functions, exec.Functions)
+	out.DangerousFunctions = mergeSorted(target.DangerousFunctions, exec.DangerousFunctions)
+	if len(exec.Columns) > 0 && len(target.OutputColumns) > 0 {
+		var refs []sqlclass.ColumnRef
+		for _, c := range exec.Columns {
+			t, col := "?", c
+			if i := strings.LastIndexByte(c, '.'); i >= 0 {
+				t, col = c[:i], c[i+1:]
+			}
+			refs = append(refs, sqlclass.ColumnRef{Table: t, Column: col})
+		}
+		cols := make([]sqlclass.OutputColumn, len(target.OutputColumns))
+		for i, c := range target.OutputColumns {
+			c.Sources = append(append([]sqlclass.ColumnRef(nil), c.Sources...), refs...)
+			c.Derived = true
+			cols[i] = c
+		}
+		out.OutputColumns = cols
+	}
+	return out
 }

@@ -134,9 +134,9 @@ func (m *maskPlanner) catalog(ctx context.Context, resource string) (mask.Catalo
 	return c.catalog, nil
 }
 
-// Plan implements pg.RowPlanner.
-func (m *maskPlanner) Plan(ctx context.Context, sess *proxy.Session, v *proxy.SQLVerdict) (pg.RowRewriter, error) {
-	if len(v.Masks) == 0 {
+// Plan implements pg.RowPlanner for one statement.
+func (m *maskPlanner) Plan(ctx context.Context, sess *proxy.Session, j *proxy.Judgment, st *sqlclass.Statement) (pg.RowRewriter, error) {
+	if len(j.Masks) == 0 {
 		return nil, nil
 	}
 	eng := m.s.activator.Engine()
@@ -151,34 +151,44 @@ func (m *maskPlanner) Plan(ctx context.Context, sess *proxy.Session, v *proxy.SQ
 	if err != nil {
 		return nil, err
 	}
-	r := &rowMasker{ctx: context.WithoutCancel(ctx), masker: mk, catalog: cat, specs: v.Masks, stmts: v.Statements}
-	if len(v.Statements) == 1 {
-		st := &v.Statements[0]
-		r.tables = st.TablesRead // shared and immutable: no copy
-		if producesRows(st) {
-			r.results = []*sqlclass.Statement{st}
-		}
-		if len(v.Masks) <= maxKeySpecs {
-			r.planner, r.key = m, planKey{revision: eng.Bundle().Manifest.Revision, resource: sess.Resource().Name,
-				ncols: len(st.OutputColumns), ntables: len(st.TablesRead)}
-			copy(r.key.specs[:], v.Masks)
-			if len(st.OutputColumns) > 0 {
-				r.key.cols = &st.OutputColumns[0]
-			}
-			if len(st.TablesRead) > 0 {
-				r.key.tables = &st.TablesRead[0]
-			}
-		}
-		return r, nil
+	if j.Opaque {
+		// A function defined in the database may have computed any output
+		// column from any table: every derived column counts as derived
+		// from a masked one, and error texts are withheld.
+		st = opaqueOutputs(st)
 	}
-	for i := range v.Statements {
-		st := &v.Statements[i]
-		r.tables = append(r.tables, st.TablesRead...)
-		if producesRows(st) {
-			r.results = append(r.results, st)
+	r := &rowMasker{ctx: context.WithoutCancel(ctx), masker: mk, catalog: cat, specs: j.Masks,
+		stmts: []sqlclass.Statement{*st}, opaque: j.Opaque}
+	r.tables = st.TablesRead // shared and immutable: no copy
+	if producesRows(st) {
+		r.results = []*sqlclass.Statement{st}
+	}
+	if len(j.Masks) <= maxKeySpecs {
+		r.planner, r.key = m, planKey{revision: eng.Bundle().Manifest.Revision, resource: sess.Resource().Name,
+			ncols: len(st.OutputColumns), ntables: len(st.TablesRead)}
+		copy(r.key.specs[:], j.Masks)
+		if len(st.OutputColumns) > 0 {
+			r.key.cols = &st.OutputColumns[0]
+		}
+		if len(st.TablesRead) > 0 {
+			r.key.tables = &st.TablesRead[0]
 		}
 	}
 	return r, nil
+}
+
+// opaqueOutputs returns st with every output column also sourced from an
+// unknown column of an unknown table, which every column mask covers.
+func opaqueOutputs(st *sqlclass.Statement) *sqlclass.Statement {
+	out := *st
+	cols := make([]sqlclass.OutputColumn, len(st.OutputColumns))
+	for i, c := range st.OutputColumns {
+		c.Sources = append(append([]sqlclass.ColumnRef(nil), c.Sources...), sqlclass.ColumnRef{Table: "?", Column: "*"})
+		c.Derived = true
+		cols[i] = c
+	}
+	out.OutputColumns = cols
+	return &out
 }
 
 func (m *maskPlanner) cachedPlan(k *planKey) *mask.Plan {
@@ -234,6 +244,8 @@ type rowMasker struct {
 	planner *maskPlanner
 	key     planKey
 	scratch []byte
+	// opaque: the statement may run functions defined in the database.
+	opaque bool
 }
 
 var (
@@ -394,6 +406,9 @@ func (r *rowMasker) RewriteError(e *pgproto3.ErrorResponse) {
 // a column the mask specs cover (including star, whole-row and ambiguous
 // references), using the masker's own column matching.
 func (r *rowMasker) referencesMasked() bool {
+	if r.opaque {
+		return true
+	}
 	var cols []mask.OutputColumn
 	for i := range r.stmts {
 		st := &r.stmts[i]

@@ -47,6 +47,13 @@ func connectBackend(ctx context.Context, bc BackendConfig, params map[string]str
 	if err != nil {
 		return nil, sanitizeConnectError(bc, err)
 	}
+	// pgconn may have started a background reader during login (its
+	// slow-write timer); taking the connection over while it runs could let
+	// it swallow the first response the client's session expects.
+	if err := pc.SyncConn(ctx); err != nil {
+		_ = pc.Close(ctx)
+		return nil, sanitizeConnectError(bc, err)
+	}
 	hj, err := pc.Hijack()
 	if err != nil {
 		_ = pc.Close(ctx)

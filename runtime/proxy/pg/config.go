@@ -87,6 +87,10 @@ type Config struct {
 	ForwardParams []string
 	// Now is the clock for durations; nil means time.Now.
 	Now func() time.Time
+
+	// onConn, when set (tests of this package), sees every relayed
+	// connection before it starts.
+	onConn func(*conn)
 }
 
 // Validate checks the configuration and fills defaults.

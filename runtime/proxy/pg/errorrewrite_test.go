@@ -27,7 +27,7 @@ func TestErrorRewriterThroughWrappers(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
-			er := errorRewriter(&stmt{rows: c.rows})
+			er, _ := c.rows.(ErrorRewriter)
 			if er == nil {
 				t.Fatal("no ErrorRewriter found")
 			}
@@ -38,7 +38,8 @@ func TestErrorRewriterThroughWrappers(t *testing.T) {
 			}
 		})
 	}
-	if errorRewriter(&stmt{}) != nil || errorRewriter((*pending)(nil)) != nil {
-		t.Error("ErrorRewriter found where there is no rewriter")
+	var e *entry
+	if e.curStmt() != nil {
+		t.Error("a nil entry has a current statement")
 	}
 }

@@ -156,8 +156,7 @@ func (h *Handler) ServeConn(ctx context.Context, nc net.Conn) error {
 	dl.set(nc, false, zeroTime)
 	log.DebugContext(ctx, "Session started.", "identity", req.User, "resource", bc.Address)
 
-	c := newConn(h, log, sess, st.conn, bconn, cw, dl)
-	c.txStatus.Store(uint32(txs))
+	c := newConn(h, log, sess, st.conn, bconn, cw, dl, txs)
 	return c.run(ctx, cancel)
 }
 

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgproto3"
+
+	"github.com/gatehouse/gatehouse/runtime/sqlclass"
 )
 
 // Hooks is the policy side of the proxy: it authenticates a client and
@@ -40,55 +42,87 @@ func (r AuthRequest) LogValue() slog.Value {
 		slog.String("token", "REDACTED"), slog.Bool("tls", r.TLS))
 }
 
-// Session judges and records the commands of one client connection.
+// Session judges and records the commands of one client connection. The
+// proxy owns the session state (prepared statements, portals, cursors,
+// transactions) and resolves every reference before it asks: Judge always
+// sees the statement whose facts decide what runs.
 //
-// Call order: CheckQuery is called from the connection's client reader for
-// every simple Query message and every Parse message, in wire order. Done is
-// called from the connection's backend reader when a command completes; it
-// may run concurrently with CheckQuery. Close is called once, last, after
-// both readers stopped.
+// Call order: Classify, Judge, Approve and Reserve are called from the
+// connection's client reader, in wire order. Record and Deny may also be
+// called from the backend reader. Close is called once, last, after both
+// readers stopped.
 type Session interface {
-	// CheckQuery judges sql, the complete text of a Query message (possibly
-	// several statements) or of a Parse message. It must not retain sql's
-	// backing memory beyond the call unless it copies it (the proxy passes a
-	// fresh string, so retaining it is safe but costs memory).
-	CheckQuery(ctx context.Context, sql string) Verdict
-	// Done reports the outcome of one command: each CommandComplete,
-	// EmptyQueryResponse or ErrorResponse of an allowed statement, and one
-	// result with Err set for each denied statement.
-	Done(ctx context.Context, res CommandResult)
+	// Classify splits and classifies the SQL text of a Query or Parse
+	// message. An error means the text cannot be classified safely; it is
+	// rendered to the client (use *Error to choose the SQLSTATE) and the
+	// text never reaches the backend.
+	Classify(sql string) ([]sqlclass.Statement, error)
+	// Judge decides one statement. text is the statement as the client
+	// sent it; target is the statement whose facts decide: for EXECUTE the
+	// prepared statement with the arguments' facts merged, for FETCH the
+	// cursor's query, for PREPARE and DECLARE their inner statement,
+	// otherwise the statement itself.
+	Judge(ctx context.Context, text string, target *sqlclass.Statement) Verdict
+	// Approve asks for approval of every item and returns the notices to
+	// send to the client and the wait, which returns nil once all are
+	// granted, else the error to render.
+	Approve(ctx context.Context, items []ApprovalItem) (notices []string, wait func(context.Context) error, err error)
+	// Reserve blocks until the outcomes of n commands can be recorded, so
+	// that nothing runs unrecorded; it returns an error (rendered to the
+	// client) when the recorder refuses.
+	Reserve(ctx context.Context, n int) (Slots, error)
+	// Deny records a command the proxy refused (with its own slot).
+	Deny(ctx context.Context, text string, v *Verdict, err error)
 	// Close ends the session.
 	Close()
 }
 
-// Verdict is the decision for one CheckQuery.
+// Slots are recording places reserved by Session.Reserve.
+type Slots interface {
+	// Record records the outcome of one command judged by v.
+	Record(v *Verdict, res CommandResult)
+	// Release returns the unused slots; idempotent.
+	Release()
+}
+
+// ApprovalItem is one statement that must be approved before it runs.
+type ApprovalItem struct {
+	// Text is the statement as the client sent it.
+	Text string
+	// Params are its parameter values, rendered for the approver.
+	Params []string
+	// Message is the whole client message when it holds several statements.
+	Message string
+	// Verdict is the statement's verdict (its Approval is set).
+	Verdict *Verdict
+}
+
+// Verdict is the decision for one statement.
 type Verdict struct {
-	// Allow forwards the statement. When false the statement text never
+	// Allow lets the statement run. When false the statement text never
 	// reaches the backend.
 	Allow bool
 	// Err is rendered on deny through RenderError; nil means ErrDenied
 	// (SQLSTATE 42501). Use *Error to set SQLSTATE, message, detail and hint.
 	Err error
-	// Notices are sent to the client as NoticeResponse messages before the
-	// statement is forwarded or refused.
-	Notices []string
-	// Rows rewrites the results of the statement; nil passes them through.
+	// NeedsApproval is true when the statement may run only after a human
+	// approved it (see Session.Approve).
+	NeedsApproval bool
+	// Rows rewrites the statement's results; nil passes them through. A
+	// rewriter serves one result at a time; Judge returns a fresh one per
+	// call.
 	Rows RowRewriter
-	// Wait, when set on an allowed verdict, is called after the notices are
-	// flushed and before the statement is forwarded (approval). A non-nil
-	// error turns the verdict into a deny with that error. Only the waiting
-	// connection blocks.
-	Wait func(ctx context.Context) error
+	// Ref is the session's own reference for recording; the proxy passes
+	// the Verdict back to Slots.Record and Session.Deny.
+	Ref any
 }
 
 // RowRewriter rewrites the results of one statement (masking).
 //
 // Its methods are called from the connection's backend reader only, never
-// concurrently for one connection. A prepared statement keeps its rewriter:
-// Describe is called for each RowDescription the backend sends for it (at
-// Describe of the statement, or per result of a simple Query), and Rewrite
-// for every DataRow of every portal later executed from it, even when the
-// client does not ask for the RowDescription again.
+// concurrently. Describe is called with the RowDescription of the result
+// (for a portal executed without a RowDescription of its own, the proxy
+// asks the backend for one first), then Rewrite for every DataRow.
 type RowRewriter interface {
 	// Describe receives the columns of the next rows. An error withholds the
 	// result: the client receives ErrRewrite (or the returned error, if it
@@ -112,22 +146,20 @@ type ErrorRewriter interface {
 	RewriteError(e *pgproto3.ErrorResponse)
 }
 
-// CommandResult is the outcome of one command reported to Session.Done.
+// CommandResult is the outcome of one command reported to Slots.Record.
 type CommandResult struct {
-	// SQL is the text judged by CheckQuery (the whole Query text, or the
-	// Parse text of the executed prepared statement; empty if the statement
-	// was prepared outside the extended protocol).
-	SQL string
+	// Text is filled by test fakes with the recorded statement text.
+	Text string
 	// Tag is the command tag (for example "SELECT 3"); empty on error.
 	Tag string
 	// Rows counts the DataRow messages sent to the client.
 	Rows int64
-	// Err is the backend's error (*pgconn.PgError) or the deny error.
+	// Err is the backend's error (*pgconn.PgError) or the proxy's.
 	Err error
 	// Duration runs from forwarding the command to its completion.
 	Duration time.Duration
-	// Denied is true when the proxy refused the statement.
-	Denied bool
+	// NotExecuted, when set, says why the command never ran.
+	NotExecuted string
 }
 
 // RowLimiter is implemented by a RowRewriter whose statement may return at

@@ -10,13 +10,21 @@ import (
 
 	"github.com/gatehouse/gatehouse/runtime/bundle"
 	"github.com/gatehouse/gatehouse/runtime/proxy"
+	"github.com/gatehouse/gatehouse/runtime/sqlclass"
 )
 
-// RowPlanner builds the row rewriter that masks the results of an allowed
+// RowPlanner builds the row rewriter that masks the results of one allowed
 // statement. It returns an error when the statement cannot be masked
 // safely; the statement is then denied.
 type RowPlanner interface {
-	Plan(ctx context.Context, sess *proxy.Session, v *proxy.SQLVerdict) (RowRewriter, error)
+	Plan(ctx context.Context, sess *proxy.Session, j *proxy.Judgment, st *sqlclass.Statement) (RowRewriter, error)
+}
+
+// Resolver tells the judge what the backend resolves a statement's names
+// to (functions defined in the database, tables through the search path).
+// It is called from the client reader; an error denies the statement.
+type Resolver interface {
+	Resolve(ctx context.Context, sess *proxy.Session, st *sqlclass.Statement) (*proxy.Resolution, error)
 }
 
 // PolicyHooks adapts the protocol-independent pipeline to Hooks: the
@@ -26,6 +34,9 @@ type PolicyHooks struct {
 	// Planner masks results; nil means statements that need masking are
 	// denied (never forwarded unmasked).
 	Planner RowPlanner
+	// Resolver resolves names with the backend's catalog; nil judges
+	// statements on their own facts.
+	Resolver Resolver
 }
 
 var _ Hooks = (*PolicyHooks)(nil)
@@ -56,45 +67,166 @@ type policySession struct {
 	s *proxy.Session
 }
 
-func (p *policySession) CheckQuery(ctx context.Context, sql string) Verdict {
-	v := p.s.CheckSQL(ctx, sql)
-	if !v.Allow {
-		return Verdict{Err: renderDenied(v.Err)}
+// judged is the Verdict.Ref of the policy session: what is recorded.
+type judged struct {
+	text       string
+	j          proxy.Judgment
+	approvalID string
+}
+
+func (p *policySession) Classify(sql string) ([]sqlclass.Statement, error) {
+	stmts, err := p.s.Classify(sql)
+	if err != nil {
+		return nil, renderDenied(p.s.Unparseable(err))
 	}
-	out := Verdict{Allow: true, Notices: v.Notices}
-	if v.Wait != nil {
-		out.Wait = func(ctx context.Context) error {
-			if err := v.Wait(ctx); err != nil {
-				var d *proxy.DeniedError
-				if errors.As(err, &d) {
-					return renderDenied(d)
-				}
-				return err
-			}
-			return nil
+	return stmts, nil
+}
+
+func (p *policySession) Judge(ctx context.Context, text string, st *sqlclass.Statement) Verdict {
+	var res *proxy.Resolution
+	if p.h.Resolver != nil {
+		r, err := p.h.Resolver.Resolve(ctx, p.s, st)
+		if err != nil {
+			j := proxy.Judgment{Effect: bundle.EffectDeny, Facts: proxy.RecordedFacts(st)}
+			d := &proxy.DeniedError{Code: proxy.CodeUnavailable, Err: err,
+				Message: "gatehouse denied the command: the names it uses could not be checked against the database catalog: " + err.Error(),
+				Hint:    "Retry later; the gateway judges functions and tables with the backend's own catalog and refuses when it cannot."}
+			j.Denied, j.Reason = d, d.Message
+			return Verdict{Err: renderDenied(d), Ref: &judged{text: text, j: j}}
 		}
+		res = r
 	}
-	if len(v.Masks) > 0 || p.h.Planner != nil {
+	j := p.s.Judge(st, res)
+	ref := &judged{text: text, j: j}
+	if j.Effect == bundle.EffectDeny {
+		return Verdict{Err: renderDenied(j.Denied), Ref: ref}
+	}
+	v := Verdict{Allow: true, NeedsApproval: j.Effect == bundle.EffectApprove, Ref: ref}
+	if len(j.Masks) > 0 || p.h.Planner != nil {
 		if p.h.Planner == nil {
-			return Verdict{Err: &Error{Code: proxy.CodeInsufficientPrivilege,
-				Message: "gatehouse denied the command: its results must be masked and masking is not available on this listener"}}
+			d := &proxy.DeniedError{Code: proxy.CodeInsufficientPrivilege, Err: proxy.ErrDenied,
+				Message: "gatehouse denied the command: its results must be masked and masking is not available on this listener"}
+			ref.j.Effect, ref.j.Denied = bundle.EffectDeny, d
+			return Verdict{Err: renderDenied(d), Ref: ref}
 		}
-		rw, err := p.h.Planner.Plan(ctx, p.s, &v)
+		rw, err := p.h.Planner.Plan(ctx, p.s, &j, st)
 		if err != nil {
 			var d *proxy.DeniedError
-			if errors.As(err, &d) {
-				return Verdict{Err: renderDenied(d)}
+			if !errors.As(err, &d) {
+				d = &proxy.DeniedError{Code: proxy.CodeInsufficientPrivilege, Err: errors.Join(proxy.ErrDenied, err),
+					Message: "gatehouse denied the command: its results cannot be masked safely: " + err.Error()}
 			}
-			return Verdict{Err: &Error{Code: proxy.CodeInsufficientPrivilege,
-				Message: "gatehouse denied the command: its results cannot be masked safely: " + err.Error()}}
+			ref.j.Effect, ref.j.Denied = bundle.EffectDeny, d
+			return Verdict{Err: renderDenied(d), Ref: ref}
 		}
-		out.Rows = rw
+		v.Rows = rw
 	}
-	if v.MaxRows > 0 {
-		out.Rows = &limitedRows{RowRewriter: out.Rows, max: int64(v.MaxRows)}
+	if j.MaxRows > 0 {
+		v.Rows = &limitedRows{RowRewriter: v.Rows, max: int64(j.MaxRows)}
 	}
-	return out
+	return v
 }
+
+func (p *policySession) Approve(ctx context.Context, items []ApprovalItem) ([]string, func(context.Context) error, error) {
+	var in []proxy.ApprovalItem
+	var refs []*judged
+	revision := ""
+	for _, it := range items {
+		ref, _ := it.Verdict.Ref.(*judged)
+		if ref == nil {
+			return nil, nil, &Error{Code: proxy.CodeInsufficientPrivilege, Message: "gatehouse denied the command: it needs approval and its decision is unknown"}
+		}
+		revision = ref.j.Revision
+		refs = append(refs, ref)
+		in = append(in, proxy.ApprovalItem{Text: it.Text, Params: it.Params, Message: it.Message,
+			RuleIDs: ref.j.RuleIDs, Spec: ref.j.Approval})
+	}
+	ids, notices, wait, derr := p.s.RequestApprovals(ctx, in, revision)
+	if derr != nil {
+		return nil, nil, renderDenied(derr)
+	}
+	for i, id := range ids {
+		refs[i].approvalID = id
+	}
+	if wait == nil {
+		return notices, nil, nil
+	}
+	return notices, func(ctx context.Context) error {
+		if err := wait(ctx); err != nil {
+			var d *proxy.DeniedError
+			if errors.As(err, &d) {
+				return renderDenied(d)
+			}
+			return err
+		}
+		return nil
+	}, nil
+}
+
+func (p *policySession) Reserve(ctx context.Context, n int) (Slots, error) {
+	sl, derr := p.s.Reserve(ctx, n)
+	if derr != nil {
+		return nil, renderDenied(derr)
+	}
+	return &policySlots{p: p, sl: sl}, nil
+}
+
+type policySlots struct {
+	p  *policySession
+	sl *proxy.Slots
+}
+
+func (s *policySlots) Record(v *Verdict, res CommandResult) {
+	var ref *judged
+	if v != nil {
+		ref, _ = v.Ref.(*judged)
+	}
+	if ref == nil {
+		ref = &judged{j: proxy.Judgment{Effect: bundle.EffectAllow, Reason: "decision not retained"}}
+	}
+	ev := s.p.s.Event(ref.text, &ref.j)
+	ev.ApprovalID = ref.approvalID
+	rows := res.Rows
+	if rows == 0 {
+		rows = tagRows(res.Tag)
+	}
+	s.p.s.Complete(s.sl, ev, proxy.CommandResult{Rows: rows, Err: res.Err, Duration: res.Duration, NotExecuted: res.NotExecuted})
+}
+
+func (s *policySlots) Release() { s.sl.Release() }
+
+func (p *policySession) Deny(ctx context.Context, text string, v *Verdict, err error) {
+	j := proxy.Judgment{Effect: bundle.EffectDeny}
+	if v != nil {
+		if ref, ok := v.Ref.(*judged); ok {
+			j = ref.j
+			if text == "" {
+				text = ref.text
+			}
+		}
+	}
+	var d *proxy.DeniedError
+	if !errors.As(err, &d) {
+		d = &proxy.DeniedError{Code: proxy.CodeInsufficientPrivilege, Message: errText(err), Err: err}
+		var ge *Error
+		if errors.As(err, &ge) {
+			d.Code, d.Message, d.Detail = ge.Code, ge.Message, ge.Detail
+		}
+		if j.Effect == bundle.EffectDeny && j.Denied != nil {
+			d.RuleIDs = j.Denied.RuleIDs
+		}
+	}
+	p.s.RecordDenied(ctx, text, &j, d)
+}
+
+func errText(err error) string {
+	if err == nil {
+		return ErrDenied.Error()
+	}
+	return err.Error()
+}
+
+func (p *policySession) Close() { p.s.Close("client disconnected") }
 
 // limitedRows adds a row limit to a rewriter (or to pass-through rows).
 type limitedRows struct {
@@ -137,19 +269,6 @@ func (l *limitedRows) CopyData(data []byte) ([]byte, error) {
 	}
 	return l.RowRewriter.CopyData(data)
 }
-
-func (p *policySession) Done(ctx context.Context, res CommandResult) {
-	if res.Denied {
-		return // recorded by the pipeline when it denied
-	}
-	rows := res.Rows
-	if rows == 0 {
-		rows = tagRows(res.Tag)
-	}
-	p.s.Done(ctx, proxy.CommandResult{SQL: res.SQL, Rows: rows, Err: res.Err, Duration: res.Duration})
-}
-
-func (p *policySession) Close() { p.s.Close("client disconnected") }
 
 // tagRows reads the row count of a command tag ("UPDATE 3", "INSERT 0 3",
 // "COPY 5"); 0 when the tag carries none.

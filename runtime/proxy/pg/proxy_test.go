@@ -91,10 +91,12 @@ func TestDoneReportsResults(t *testing.T) {
 	}
 	var sawSelect, sawDenied bool
 	for _, r := range sess[0].Results() {
-		if r.SQL == "SELECT generate_series(1, 5)" && r.Tag == "SELECT 5" && r.Rows == 5 && r.Err == nil {
+		if r.Text == "SELECT generate_series(1, 5)" && r.Tag == "SELECT 5" && r.Rows == 5 && r.Err == nil {
 			sawSelect = true
 		}
-		if r.Denied && r.SQL == "SELECT 'DENYME'" && errors.Is(r.Err, pg.ErrDenied) {
+	}
+	for _, d := range sess[0].Denied() {
+		if d.Text == "SELECT 'DENYME'" && errors.Is(d.Err, pg.ErrDenied) {
 			sawDenied = true
 		}
 	}

@@ -15,21 +15,30 @@ import (
 
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgproto3"
+
+	"github.com/gatehouse/gatehouse/runtime/sqlclass"
 )
 
 var zeroTime time.Time
 
-// denySubstitute replaces a denied statement on its way to the backend. It
-// is a syntax error, so the backend fails it at parse time without executing
-// anything. The backend then behaves exactly as for any failed statement: an
-// open transaction block becomes aborted (the client must ROLLBACK), the
-// extended protocol skips to Sync, and responses stay in wire order with
-// pipelined commands. The proxy replaces the backend's error with the deny.
+// denySubstitute replaces a denied simple Query on its way to the backend.
+// It is a syntax error, so the backend fails it at parse time without
+// executing anything. The backend then behaves exactly as for any failed
+// statement: an open transaction block becomes aborted (the client must
+// ROLLBACK) and responses stay in wire order with pipelined commands. The
+// proxy replaces the backend's error with the deny.
 const denySubstitute = "/* gatehouse: statement denied by policy */ DENIED"
 
+// deniedName is a prepared statement that never exists: the gateway refuses
+// to create any name with its reserved prefix. A denied extended-protocol
+// message is replaced by a Describe of it, which fails without any side
+// effect, so the backend skips the rest of the client's batch until Sync
+// exactly as after any failure.
+const deniedName = "__gatehouse_denied"
+
 var (
-	substituteQuery = mustEncode(&pgproto3.Query{String: denySubstitute})
-	substituteParse = mustEncode(&pgproto3.Parse{Query: denySubstitute})
+	substituteQuery    = mustEncode(&pgproto3.Query{String: denySubstitute})
+	substituteDescribe = mustEncode(&pgproto3.Describe{ObjectType: 'S', Name: deniedName})
 )
 
 func mustEncode(m pgproto3.FrontendMessage) []byte {
@@ -43,34 +52,66 @@ func mustEncode(m pgproto3.FrontendMessage) []byte {
 // errTerminated ends the relay after a client Terminate.
 var errTerminated = errors.New("client terminated")
 
-// Kinds of messages awaiting a backend response.
+// errDesync ends a connection whose backend answered something the gateway
+// did not expect: it can no longer tell which statement a response belongs
+// to, so it must not relay anything more.
+var errDesync = fmt.Errorf("%w: unexpected backend response; the connection is closed to keep results attributed", ErrProtocolViolation)
+
+// Kinds of entries awaiting a backend response.
 const (
-	kQuery      = 'Q'
+	kQuery      = 'Q' // simple Query (or a substitute for a denied Query or FunctionCall)
 	kParse      = 'P'
 	kBind       = 'B'
 	kDescStmt   = 'd'
 	kDescPortal = 'p'
+	kInternal   = 'i' // Describe of a portal injected by the gateway; answer consumed
+	kDenied     = 'x' // substitute for a denied extended-protocol message
 	kExecute    = 'E'
 	kClose      = 'C'
 	kSync       = 'S'
 )
 
-// stmt is what the proxy remembers of a prepared statement (or a simple
-// Query): its text and row rewriter.
-type stmt struct {
-	sql  string
-	rows RowRewriter
-	// withheld is set when the rewriter refused the last RowDescription;
-	// the backend reader owns it.
+// execStmt is one statement that runs: a statement of a simple Query, or
+// the statement of an executed portal.
+type execStmt struct {
+	text string
+	st   *sqlclass.Statement
+	v    *Verdict
+	// ops change the session state when the statement completes.
+	ops []*op
+	// portal is the portal the statement reads (FETCH, protocol Execute):
+	// it fails with the statement.
+	portal *portal
+	// keep is the portal running a CLOSE ALL (it survives it).
+	rows     RowRewriter
+	planned  bool // the rewriter has seen the result's fields
 	withheld bool
+	done     bool
+	rowCount int64
+	start    time.Time
 }
 
-// pending is a forwarded message whose response has not been read yet.
-type pending struct {
+func (es *execStmt) described() { es.planned = true }
+
+// entry is a forwarded message whose response has not been read yet.
+type entry struct {
 	kind  byte
-	st    *stmt
-	deny  error
-	start time.Time
+	epoch uint64
+	// ops change the session state when the message succeeds.
+	ops []*op
+	// stmts run (Query: each statement; Execute: one).
+	stmts []*execStmt
+	cur   int
+	slots Slots
+	// deny is rendered in place of the backend's error (a substitute).
+	deny error
+	// stmt and portal are what a Describe describes or an Execute runs.
+	stmt   *prepared
+	portal *portal
+	// dropped is set once a Query's effect on the unnamed statement and
+	// portal has been applied.
+	dropped bool
+	start   time.Time
 }
 
 // conn relays one authenticated client connection.
@@ -83,49 +124,56 @@ type conn struct {
 	dl      *deadlines
 	cw      lockedWriter
 
+	state *sessionState
+
 	// Client reader state.
 	crd     msgReader
 	bw      *bufio.Writer
-	stmts   map[string]*stmt
-	portals map[string]*stmt
-	discard bool // after a denied Parse, until Sync
+	discard bool   // after a denied extended message, until Sync
+	epoch   uint64 // current epoch (see state.go)
 
-	// Queue of forwarded messages awaiting responses, in wire order.
-	qmu       sync.Mutex
-	q         []pending
+	// Queue of forwarded messages awaiting responses, in wire order;
+	// guarded by state.mu.
+	q         []*entry
 	qh        int
 	idleArmed bool
 
 	// Backend reader state.
 	brd      msgReader
-	cur      pending
-	hasCur   bool
-	suppress bool // drop backend output until ReadyForQuery
-	rowCount int64
+	cur      *entry
+	skipping bool // the backend skips until Sync
 	dr       pgproto3.DataRow
 	rd       pgproto3.RowDescription
 	out      []byte
-	ebuf     []byte // rewritten errors and notices
+	ebuf     []byte
 	txStatus atomic.Uint32
 
 	firstErr  error
 	firstOnce sync.Once
 }
 
-func newConn(h *Handler, log *slog.Logger, sess Session, client, backend net.Conn, cw *bufio.Writer, dl *deadlines) *conn {
+func newConn(h *Handler, log *slog.Logger, sess Session, client, backend net.Conn, cw *bufio.Writer, dl *deadlines, txs byte) *conn {
 	c := &conn{
 		cfg: &h.cfg, log: log, sess: sess, client: client, backend: backend, dl: dl,
-		bw: bufio.NewWriterSize(backend, backendWrite),
+		bw:    bufio.NewWriterSize(backend, backendWrite),
+		state: newSessionState(txs),
+		epoch: 1,
 	}
 	c.cw.w = cw
 	c.crd = msgReader{r: bufio.NewReaderSize(client, clientReadBuf), max: h.cfg.MaxMessageSize}
 	c.brd = msgReader{r: bufio.NewReaderSize(backend, backendReadBuf), max: h.cfg.MaxBackendMessageSize}
+	c.txStatus.Store(uint32(txs))
+	if h.cfg.onConn != nil {
+		h.cfg.onConn(c)
+	}
 	return c
 }
 
 // run relays until either side ends; it waits for both directions.
 func (c *conn) run(ctx context.Context, cancel context.CancelFunc) error {
 	c.armIdle()
+	stop := context.AfterFunc(ctx, c.state.end)
+	defer stop()
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
@@ -133,6 +181,7 @@ func (c *conn) run(ctx context.Context, cancel context.CancelFunc) error {
 	}()
 	c.end(c.clientLoop(ctx), cancel)
 	<-done
+	c.abandon()
 	err := c.firstErr
 	switch {
 	case err == nil, errors.Is(err, errTerminated), errors.Is(err, io.EOF):
@@ -145,12 +194,30 @@ func (c *conn) run(ctx context.Context, cancel context.CancelFunc) error {
 
 func (c *conn) end(err error, cancel context.CancelFunc) {
 	c.firstOnce.Do(func() { c.firstErr = err })
+	c.state.end()
 	cancel()
 }
 
 func isTimeout(err error) bool {
 	var ne net.Error
 	return errors.As(err, &ne) && ne.Timeout()
+}
+
+// abandon records the statements still awaiting a response when the
+// connection ended.
+func (c *conn) abandon() {
+	c.state.mu.Lock()
+	var rest []*entry
+	if c.cur != nil {
+		rest = append(rest, c.cur)
+		c.cur = nil
+	}
+	rest = append(rest, c.q[c.qh:]...)
+	c.q, c.qh = nil, 0
+	c.state.mu.Unlock()
+	for _, e := range rest {
+		c.notExecuted(e, "the connection ended first")
+	}
 }
 
 // ---- client to backend ----
@@ -173,7 +240,7 @@ func (c *conn) clientLoop(ctx context.Context) error {
 			return fmt.Errorf("read from client: %w", err)
 		}
 		if err := c.fromClient(ctx, msg); err != nil {
-			if errors.Is(err, ErrProtocolViolation) || errors.Is(err, ErrTooManyPending) {
+			if errors.Is(err, ErrProtocolViolation) {
 				return c.fatalClient(err)
 			}
 			return err
@@ -192,16 +259,7 @@ func (c *conn) fromClient(ctx context.Context, msg []byte) error {
 		if err != nil {
 			return err
 		}
-		st := &stmt{sql: string(sqlb)}
-		rows, derr, err := c.check(ctx, st.sql)
-		if err != nil {
-			return err
-		}
-		if derr != nil {
-			return c.forwardDenied(kQuery, st, derr, substituteQuery)
-		}
-		st.rows = rows
-		return c.forward(pending{kind: kQuery, st: st, start: c.cfg.Now()}, msg)
+		return c.query(ctx, string(sqlb), msg)
 	case 'P':
 		name, rest, err := cstring(body)
 		if err != nil {
@@ -211,81 +269,46 @@ func (c *conn) fromClient(ctx context.Context, msg []byte) error {
 		if err != nil {
 			return err
 		}
-		st := &stmt{sql: string(sqlb)}
-		rows, derr, err := c.check(ctx, st.sql)
-		if err != nil {
-			return err
-		}
-		if derr != nil {
-			delete(c.stmts, name)
-			c.discard = true
-			return c.forwardDenied(kParse, st, derr, substituteParse)
-		}
-		st.rows = rows
-		if c.stmts == nil {
-			c.stmts = make(map[string]*stmt)
-		}
-		c.stmts[name] = st
-		return c.forward(pending{kind: kParse, st: st}, msg)
+		return c.parse(ctx, name, string(sqlb), msg)
 	case 'B':
-		portal, rest, err := cbytes(body)
-		if err != nil {
-			return err
-		}
-		sname, _, err := cbytes(rest)
-		if err != nil {
-			return err
-		}
-		st := c.stmts[string(sname)]
-		if c.portals == nil {
-			c.portals = make(map[string]*stmt)
-		}
-		if p, ok := c.portals[string(portal)]; !ok || p != st {
-			c.portals[string(portal)] = st
-		}
-		return c.forward(pending{kind: kBind, st: st}, msg)
-	case 'D', 'C':
+		return c.bind(ctx, body, msg)
+	case 'D':
 		if len(body) < 2 {
-			return fmt.Errorf("%w: short %q message", ErrProtocolViolation, typ)
+			return fmt.Errorf("%w: short Describe message", ErrProtocolViolation)
 		}
-		name, _, err := cbytes(body[1:])
+		name, _, err := cstring(body[1:])
 		if err != nil {
 			return err
 		}
-		var st *stmt
-		kind := byte(kClose)
-		switch body[0] {
-		case 'S':
-			st = c.stmts[string(name)]
-			if typ == 'C' {
-				delete(c.stmts, string(name))
-			} else {
-				kind = kDescStmt
-			}
-		case 'P':
-			st = c.portals[string(name)]
-			if typ == 'C' {
-				delete(c.portals, string(name))
-			} else {
-				kind = kDescPortal
-			}
-		default:
-			return fmt.Errorf("%w: %q message with target %q", ErrProtocolViolation, typ, body[0])
+		return c.describe(ctx, body[0], name, msg)
+	case 'C':
+		if len(body) < 2 {
+			return fmt.Errorf("%w: short Close message", ErrProtocolViolation)
 		}
-		return c.forward(pending{kind: kind, st: st}, msg)
+		name, _, err := cstring(body[1:])
+		if err != nil {
+			return err
+		}
+		return c.close(ctx, body[0], name, msg)
 	case 'E':
-		portal, _, err := cbytes(body)
+		name, _, err := cstring(body)
 		if err != nil {
 			return err
 		}
-		return c.forward(pending{kind: kExecute, st: c.portals[string(portal)], start: c.cfg.Now()}, msg)
+		return c.execute(ctx, name, msg)
 	case 'S':
 		c.discard = false
-		return c.forward(pending{kind: kSync}, msg)
+		if err := c.push(ctx, &entry{kind: kSync}, nil); err != nil {
+			return err
+		}
+		c.epoch++
+		return c.write(msg)
 	case 'H', 'd', 'c', 'f':
 		return c.write(msg)
 	case 'F':
-		return c.forwardDenied(kQuery, &stmt{}, ErrFunctionCall, substituteQuery)
+		// FunctionCall runs a function by OID, bypassing SQL: refused.
+		c.sess.Deny(ctx, "FunctionCall", nil, ErrFunctionCall)
+		return c.denyQuery(ctx, ErrFunctionCall)
 	case 'X':
 		if err := c.write(msg); err != nil {
 			return err
@@ -297,35 +320,490 @@ func (c *conn) fromClient(ctx context.Context, msg []byte) error {
 	}
 }
 
-// check asks the session about sql. It returns a deny error, or a fatal
-// error when the connection broke while flushing before an approval wait.
-func (c *conn) check(ctx context.Context, sql string) (RowRewriter, error, error) {
-	v := c.sess.CheckQuery(ctx, sql)
-	waiting := v.Allow && v.Wait != nil
-	if len(v.Notices) > 0 {
-		if err := c.sendNotices(v.Notices, waiting); err != nil {
-			return nil, nil, err
+// query judges a simple Query message statement by statement.
+func (c *conn) query(ctx context.Context, sql string, msg []byte) error {
+	stmts, err := c.sess.Classify(sql)
+	if err != nil {
+		c.sess.Deny(ctx, sql, nil, err)
+		return c.denyQuery(ctx, err)
+	}
+	var (
+		es    []*execStmt
+		ops   []*op
+		items []ApprovalItem
+	)
+	for {
+		es, ops, items = es[:0], ops[:0], items[:0]
+		sim := c.newSim()
+		wait := false
+		var denied error
+		var deniedAt int
+		for i := range stmts {
+			st := &stmts[i]
+			target, pt, derr, w := c.resolve(sim, st, 0)
+			if w {
+				wait = true
+				break
+			}
+			var v Verdict
+			if derr != nil {
+				v = Verdict{Err: derr}
+			} else {
+				v = c.sess.Judge(ctx, st.Text, target)
+			}
+			if !v.Allow {
+				denied, deniedAt = v.Err, i
+				if denied == nil {
+					denied = ErrDenied
+				}
+				es = append(es, &execStmt{text: st.Text, st: st, v: &v})
+				break
+			}
+			if v.NeedsApproval && !(pt != nil && pt.once) {
+				items = append(items, ApprovalItem{Text: st.Text, Message: sql, Verdict: &v})
+			}
+			so := c.effects(sim, st, nil)
+			ops = append(ops, so...)
+			es = append(es, &execStmt{text: st.Text, st: st, v: &v, ops: so, portal: pt, rows: v.Rows})
+		}
+		if wait {
+			if err := c.waitConfirmed(ctx); err != nil {
+				return err
+			}
+			continue
+		}
+		if denied != nil {
+			for i := range stmts {
+				switch {
+				case i == deniedAt:
+					c.sess.Deny(ctx, stmts[i].Text, es[i].v, denied)
+				case i < deniedAt:
+					c.sess.Deny(ctx, stmts[i].Text, es[i].v, fmt.Errorf("not executed: statement %d of the same message was denied", deniedAt+1))
+				default:
+					c.sess.Deny(ctx, stmts[i].Text, nil, fmt.Errorf("not executed: statement %d of the same message was denied", deniedAt+1))
+				}
+			}
+			return c.denyQuery(ctx, multiDenial(denied, deniedAt, len(stmts)))
+		}
+		break
+	}
+	if err := c.approve(ctx, items); err != nil {
+		for _, e := range es {
+			c.sess.Deny(ctx, e.text, e.v, err)
+		}
+		return c.denyQuery(ctx, err)
+	}
+	slots, err := c.sess.Reserve(ctx, len(es))
+	if err != nil {
+		return c.denyQuery(ctx, err)
+	}
+	now := c.cfg.Now()
+	for _, e := range es {
+		e.start = now
+	}
+	drop := &op{kind: opDropUnnamed}
+	e := &entry{kind: kQuery, ops: []*op{drop}, stmts: es, slots: slots, start: now}
+	if err := c.push(ctx, e, append([]*op{drop}, ops...)); err != nil {
+		slots.Release()
+		return err
+	}
+	c.epoch++
+	return c.write(msg)
+}
+
+// multiDenial names the statement that was denied in a message of several.
+func multiDenial(err error, at, n int) error {
+	if n <= 1 {
+		return err
+	}
+	var ge *Error
+	if errors.As(err, &ge) {
+		cp := *ge
+		cp.Message += fmt.Sprintf(" (statement %d of the message; the whole message was refused)", at+1)
+		return &cp
+	}
+	return err
+}
+
+// denyQuery forwards the substitute Query in place of a denied Query or
+// FunctionCall; the backend's syntax error is replaced by err.
+func (c *conn) denyQuery(ctx context.Context, err error) error {
+	c.log.Debug("Statement denied.", "error", err)
+	drop := &op{kind: opDropUnnamed}
+	e := &entry{kind: kQuery, deny: err, ops: []*op{drop}, start: c.cfg.Now()}
+	if perr := c.push(ctx, e, []*op{drop}); perr != nil {
+		return perr
+	}
+	c.epoch++
+	return c.write(substituteQuery)
+}
+
+// denyExtended forwards the substitute Describe in place of a denied
+// extended-protocol message and discards the client's messages until Sync.
+func (c *conn) denyExtended(ctx context.Context, err error) error {
+	c.log.Debug("Extended-protocol message denied.", "error", err)
+	if perr := c.push(ctx, &entry{kind: kDenied, deny: err, start: c.cfg.Now()}, nil); perr != nil {
+		return perr
+	}
+	c.discard = true
+	return c.write(substituteDescribe)
+}
+
+func (c *conn) parse(ctx context.Context, name, sql string, msg []byte) error {
+	key := nameKey(name)
+	if hasReservedPrefix(key) {
+		err := reservedNameError("prepared statement", name)
+		c.sess.Deny(ctx, sql, nil, err)
+		return c.denyExtended(ctx, err)
+	}
+	stmts, err := c.sess.Classify(sql)
+	if err != nil {
+		c.sess.Deny(ctx, sql, nil, err)
+		return c.denyExtended(ctx, err)
+	}
+	if len(stmts) > 1 {
+		err := &Error{Code: "42601", Message: "cannot insert multiple commands into a prepared statement"}
+		c.sess.Deny(ctx, sql, nil, err)
+		return c.denyExtended(ctx, err)
+	}
+	p := &prepared{text: sql}
+	if len(stmts) == 1 {
+		p.st = &stmts[0]
+		if !deferred(p.st) {
+			// Judged now so that a denied statement is never prepared; it
+			// is judged again at every Bind, with the policy active then.
+			target, _, derr, _ := c.resolve(nil, p.st, 0)
+			v := Verdict{Err: derr}
+			if derr == nil {
+				v = c.sess.Judge(ctx, sql, target)
+			}
+			if !v.Allow {
+				if v.Err == nil {
+					v.Err = ErrDenied
+				}
+				c.sess.Deny(ctx, sql, &v, v.Err)
+				return c.denyExtended(ctx, v.Err)
+			}
 		}
 	}
-	if !v.Allow {
-		if v.Err == nil {
-			return nil, ErrDenied, nil
-		}
-		return nil, v.Err, nil
+	o := &op{ns: nsStmt, kind: opParse, name: key, stmt: p}
+	if err := c.push(ctx, &entry{kind: kParse, ops: []*op{o}, stmt: p}, []*op{o}); err != nil {
+		return err
 	}
-	if waiting {
-		// Earlier pipelined commands must not wait behind the approval.
-		if err := c.bw.Flush(); err != nil {
-			return nil, nil, fmt.Errorf("write to backend: %w", err)
+	return c.write(msg)
+}
+
+// deferred reports whether a prepared statement's meaning depends on the
+// session state when it runs (EXECUTE, FETCH, MOVE), so it is judged at
+// execution rather than when prepared.
+func deferred(st *sqlclass.Statement) bool {
+	if st == nil {
+		return false
+	}
+	switch st.Kind {
+	case "execute", "fetch":
+		return true
+	}
+	return st.Inner != nil && st.Inner.Kind == "execute"
+}
+
+func (c *conn) bind(ctx context.Context, body, msg []byte) error {
+	b, err := decodeBind(body)
+	if err != nil {
+		return err
+	}
+	pkey, skey := nameKey(b.portal), nameKey(b.stmt)
+	if hasReservedPrefix(pkey) {
+		err := reservedNameError("portal", b.portal)
+		c.sess.Deny(ctx, "Bind", nil, err)
+		return c.denyExtended(ctx, err)
+	}
+	var p *prepared
+	for {
+		var ep uint64
+		c.state.mu.Lock()
+		p, ep = c.state.lookupStmt(skey)
+		c.state.mu.Unlock()
+		if ep != 0 && ep < c.epoch {
+			if err := c.waitConfirmed(ctx); err != nil {
+				return err
+			}
+			continue
 		}
-		if err := v.Wait(ctx); err != nil {
-			return nil, err, nil
+		break
+	}
+	if p == nil {
+		err := notKnown("prepared statement", b.stmt, "26000")
+		c.sess.Deny(ctx, "Bind", nil, err)
+		return c.denyExtended(ctx, err)
+	}
+	np := &portal{text: p.text, st: p.st, stmt: p, formats: b.resultFormats}
+	if p.st != nil && !deferred(p.st) {
+		target, _, derr, _ := c.resolve(nil, p.st, 0)
+		v := Verdict{Err: derr}
+		if derr == nil {
+			v = c.sess.Judge(ctx, p.text, target)
+		}
+		if !v.Allow {
+			if v.Err == nil {
+				v.Err = ErrDenied
+			}
+			c.sess.Deny(ctx, p.text, &v, v.Err)
+			return c.denyExtended(ctx, v.Err)
+		}
+		if v.NeedsApproval {
+			item := ApprovalItem{Text: p.text, Params: b.renderParams(), Verdict: &v}
+			if err := c.approve(ctx, []ApprovalItem{item}); err != nil {
+				c.sess.Deny(ctx, p.text, &v, err)
+				return c.denyExtended(ctx, err)
+			}
+			np.once = true
+		}
+		np.verdict = &v
+	}
+	o := &op{ns: nsPortal, kind: opSet, name: pkey, portal: np}
+	if err := c.push(ctx, &entry{kind: kBind, ops: []*op{o}, portal: np}, []*op{o}); err != nil {
+		return err
+	}
+	return c.write(msg)
+}
+
+func (c *conn) describe(ctx context.Context, target byte, name string, msg []byte) error {
+	key := nameKey(name)
+	switch target {
+	case 'S':
+		p, err := c.lookupStmtWait(ctx, key)
+		if err != nil {
+			return err
+		}
+		if p == nil {
+			err := notKnown("prepared statement", name, "26000")
+			c.sess.Deny(ctx, "Describe", nil, err)
+			return c.denyExtended(ctx, err)
+		}
+		if err := c.push(ctx, &entry{kind: kDescStmt, stmt: p}, nil); err != nil {
+			return err
+		}
+	case 'P':
+		pt, err := c.lookupPortalWait(ctx, key)
+		if err != nil {
+			return err
+		}
+		if pt == nil {
+			err := notKnown("portal", name, "34000")
+			c.sess.Deny(ctx, "Describe", nil, err)
+			return c.denyExtended(ctx, err)
+		}
+		if err := c.push(ctx, &entry{kind: kDescPortal, portal: pt}, nil); err != nil {
+			return err
+		}
+	default:
+		return fmt.Errorf("%w: Describe message with target %q", ErrProtocolViolation, target)
+	}
+	return c.write(msg)
+}
+
+func (c *conn) close(ctx context.Context, target byte, name string, msg []byte) error {
+	key := nameKey(name)
+	var o *op
+	switch target {
+	case 'S':
+		o = &op{ns: nsStmt, kind: opDel, name: key}
+	case 'P':
+		o = &op{ns: nsPortal, kind: opDel, name: key}
+	default:
+		return fmt.Errorf("%w: Close message with target %q", ErrProtocolViolation, target)
+	}
+	if err := c.push(ctx, &entry{kind: kClose, ops: []*op{o}}, []*op{o}); err != nil {
+		return err
+	}
+	return c.write(msg)
+}
+
+func (c *conn) execute(ctx context.Context, name string, msg []byte) error {
+	key := nameKey(name)
+	var (
+		pt   *portal
+		es   *execStmt
+		ops  []*op
+		item []ApprovalItem
+	)
+	for {
+		var err error
+		pt, err = c.lookupPortalWait(ctx, key)
+		if err != nil {
+			return err
+		}
+		if pt == nil {
+			err := notKnown("portal", name, "34000")
+			c.sess.Deny(ctx, "Execute", nil, err)
+			return c.denyExtended(ctx, err)
+		}
+		c.state.mu.Lock()
+		ran := pt.ran
+		c.state.mu.Unlock()
+		if pt.once && ran {
+			err := &Error{Code: "42501", Message: "gatehouse denied the execution: its approval covered one execution, which has run",
+				Hint: "Bind the statement again to ask for a new approval."}
+			c.sess.Deny(ctx, pt.text, pt.verdict, err)
+			return c.denyExtended(ctx, err)
+		}
+		if pt.verdict != nil && !pt.cursor {
+			// A portal bound from a statement judged at Bind: only its own
+			// SQL-level effects remain to compute.
+			v := pt.verdict
+			sim := c.newSim()
+			ops = c.effects(sim, pt.st, pt)
+			es = &execStmt{text: pt.text, st: pt.st, v: v, ops: ops, portal: pt, rows: v.Rows}
+			if v.Rows != nil {
+				// Each execution gets a fresh rewriter: Judge again only
+				// for the rewriter, the decision is the Bind's.
+				es.rows = c.freshRows(ctx, pt)
+			}
+			break
+		}
+		if pt.st == nil {
+			// An empty statement: the backend answers EmptyQueryResponse.
+			v := &Verdict{Allow: true}
+			es = &execStmt{text: pt.text, v: v, portal: pt}
+			break
+		}
+		sim := c.newSim()
+		st := pt.st
+		if pt.cursor {
+			// A cursor executed through the protocol reads its query.
+			target := pt.st
+			v := c.sess.Judge(ctx, "FETCH (Execute of cursor "+name+")", target)
+			if !v.Allow {
+				if v.Err == nil {
+					v.Err = ErrDenied
+				}
+				c.sess.Deny(ctx, pt.text, &v, v.Err)
+				return c.denyExtended(ctx, v.Err)
+			}
+			es = &execStmt{text: pt.text, st: target, v: &v, portal: pt, rows: v.Rows}
+			break
+		}
+		target, rp, derr, w := c.resolve(sim, st, 0)
+		if w {
+			if err := c.waitConfirmed(ctx); err != nil {
+				return err
+			}
+			continue
+		}
+		v := Verdict{Err: derr}
+		if derr == nil {
+			v = c.sess.Judge(ctx, pt.text, target)
+		}
+		if !v.Allow {
+			if v.Err == nil {
+				v.Err = ErrDenied
+			}
+			c.sess.Deny(ctx, pt.text, &v, v.Err)
+			return c.denyExtended(ctx, v.Err)
+		}
+		if v.NeedsApproval && !(rp != nil && rp.once) {
+			item = []ApprovalItem{{Text: pt.text, Verdict: &v}}
+		}
+		ops = c.effects(sim, st, pt)
+		es = &execStmt{text: pt.text, st: st, v: &v, ops: ops, portal: rp, rows: v.Rows}
+		break
+	}
+	if err := c.approve(ctx, item); err != nil {
+		c.sess.Deny(ctx, pt.text, es.v, err)
+		return c.denyExtended(ctx, err)
+	}
+	slots, err := c.sess.Reserve(ctx, 1)
+	if err != nil {
+		return c.denyExtended(ctx, err)
+	}
+	if es.rows != nil {
+		c.state.mu.Lock()
+		known := pt.described
+		c.state.mu.Unlock()
+		if !known {
+			// The client did not describe this portal: ask the backend for
+			// its RowDescription (with the real formats) so the rows can be
+			// masked; the answer is consumed here.
+			if err := c.push(ctx, &entry{kind: kInternal, portal: pt}, nil); err != nil {
+				slots.Release()
+				return err
+			}
+			d, _ := (&pgproto3.Describe{ObjectType: 'P', Name: name}).Encode(nil)
+			if err := c.write(d); err != nil {
+				slots.Release()
+				return err
+			}
 		}
 	}
-	return v.Rows, nil, nil
+	es.start = c.cfg.Now()
+	e := &entry{kind: kExecute, stmts: []*execStmt{es}, slots: slots, portal: pt, ops: nil, start: es.start}
+	if err := c.push(ctx, e, ops); err != nil {
+		slots.Release()
+		return err
+	}
+	return c.write(msg)
+}
+
+// freshRows returns a new rewriter for another execution of a bound
+// portal: the Bind's decision stands (and its approval), the masking
+// starts afresh.
+func (c *conn) freshRows(ctx context.Context, pt *portal) RowRewriter {
+	if pt.verdict == nil {
+		return nil
+	}
+	target, _, derr, _ := c.resolve(nil, pt.st, 0)
+	if derr != nil {
+		return withholdAll{}
+	}
+	v := c.sess.Judge(ctx, pt.text, target)
+	if !v.Allow || v.Rows == nil {
+		// The policy changed since Bind: withhold rather than pass rows.
+		if pt.verdict.Rows != nil {
+			return withholdAll{}
+		}
+		return nil
+	}
+	return v.Rows
+}
+
+// withholdAll refuses every result.
+type withholdAll struct{}
+
+func (withholdAll) Describe([]pgproto3.FieldDescription) error { return ErrRewrite }
+func (withholdAll) Rewrite(v [][]byte) [][]byte {
+	out := make([][]byte, len(v))
+	return out
+}
+func (withholdAll) CopyData([]byte) ([]byte, error) { return nil, ErrRewrite }
+
+// approve asks for the items' approvals and waits (only this connection's
+// client reader blocks).
+func (c *conn) approve(ctx context.Context, items []ApprovalItem) error {
+	if len(items) == 0 {
+		return nil
+	}
+	notices, wait, err := c.sess.Approve(ctx, items)
+	if err != nil {
+		return err
+	}
+	if err := c.sendNotices(notices, true); err != nil {
+		return err
+	}
+	// Earlier pipelined commands must not wait behind the approval.
+	if err := c.bw.Flush(); err != nil {
+		return fmt.Errorf("write to backend: %w", err)
+	}
+	if wait == nil {
+		return nil
+	}
+	return wait(ctx)
 }
 
 func (c *conn) sendNotices(notices []string, flush bool) error {
+	if len(notices) == 0 {
+		return nil
+	}
 	c.cw.mu.Lock()
 	defer c.cw.mu.Unlock()
 	var buf []byte
@@ -341,18 +819,6 @@ func (c *conn) sendNotices(notices []string, flush bool) error {
 		}
 	}
 	return nil
-}
-
-func (c *conn) forward(p pending, msg []byte) error {
-	if err := c.push(p); err != nil {
-		return err
-	}
-	return c.write(msg)
-}
-
-func (c *conn) forwardDenied(kind byte, st *stmt, deny error, substitute []byte) error {
-	c.log.Debug("Statement denied.", "error", deny)
-	return c.forward(pending{kind: kind, st: st, deny: deny, start: c.cfg.Now()}, substitute)
 }
 
 func (c *conn) write(msg []byte) error {
@@ -372,20 +838,127 @@ func (c *conn) fatalClient(err error) error {
 	return err
 }
 
+// ---- session state lookups (client reader) ----
+
+// waitConfirmed blocks until the backend has answered every message of the
+// earlier epochs, flushing first so that it can.
+func (c *conn) waitConfirmed(ctx context.Context) error {
+	if err := c.bw.Flush(); err != nil {
+		return fmt.Errorf("write to backend: %w", err)
+	}
+	c.state.mu.Lock()
+	defer c.state.mu.Unlock()
+	for !c.state.ended && c.headEpochLocked() < c.epoch {
+		c.state.cond.Wait()
+	}
+	if c.state.ended {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		return io.EOF
+	}
+	return nil
+}
+
+// headEpochLocked is the epoch of the oldest unanswered entry (max when
+// none); the caller holds state.mu.
+func (c *conn) headEpochLocked() uint64 {
+	if c.cur != nil {
+		return c.cur.epoch
+	}
+	if c.qh < len(c.q) {
+		return c.q[c.qh].epoch
+	}
+	return ^uint64(0)
+}
+
+func (c *conn) lookupStmtWait(ctx context.Context, key string) (*prepared, error) {
+	for {
+		c.state.mu.Lock()
+		p, ep := c.state.lookupStmt(key)
+		c.state.mu.Unlock()
+		if ep != 0 && ep < c.epoch {
+			if err := c.waitConfirmed(ctx); err != nil {
+				return nil, err
+			}
+			continue
+		}
+		return p, nil
+	}
+}
+
+// lookupPortalWait resolves a portal; portals depend on transaction ends,
+// so any unanswered message of an earlier epoch is waited for.
+func (c *conn) lookupPortalWait(ctx context.Context, key string) (*portal, error) {
+	for {
+		c.state.mu.Lock()
+		old := c.headEpochLocked() < c.epoch
+		var pt *portal
+		if !old {
+			pt, _ = c.state.lookupPortal(key)
+		}
+		c.state.mu.Unlock()
+		if old {
+			if err := c.waitConfirmed(ctx); err != nil {
+				return nil, err
+			}
+			continue
+		}
+		return pt, nil
+	}
+}
+
+func hasReservedPrefix(name string) bool {
+	return len(name) >= len(reservedPrefix) && name[:len(reservedPrefix)] == reservedPrefix
+}
+
+// reservedPrefix is proxy.ReservedNamePrefix (not imported to keep this
+// package independent of the pipeline).
+const reservedPrefix = "__gatehouse"
+
+func reservedNameError(what, name string) error {
+	return &Error{Code: "42501", Message: fmt.Sprintf("gatehouse denied the %s %q: names starting with %q are reserved for the gateway", what, name, reservedPrefix)}
+}
+
+func notKnown(what, name, code string) error {
+	return &Error{Code: code, Message: fmt.Sprintf("gatehouse denied the reference to %s %q: it does not exist in this session as far as the gateway knows", what, name),
+		Hint: "The gateway tracks prepared statements and portals from the backend's own answers; create it in this session first."}
+}
+
 // ---- response queue ----
 
-func (c *conn) push(p pending) error {
-	c.qmu.Lock()
-	defer c.qmu.Unlock()
-	if len(c.q)-c.qh >= c.cfg.MaxPending {
-		return ErrTooManyPending
+// push queues e (and registers its unconfirmed ops) before its message is
+// written. It blocks while MaxPending messages are unanswered
+// (backpressure instead of refusal).
+func (c *conn) push(ctx context.Context, e *entry, ops []*op) error {
+	e.epoch = c.epoch
+	c.state.mu.Lock()
+	defer c.state.mu.Unlock()
+	for len(c.q)-c.qh >= c.cfg.MaxPending && !c.state.ended {
+		c.state.mu.Unlock()
+		err := c.bw.Flush()
+		c.state.mu.Lock()
+		if err != nil {
+			return fmt.Errorf("write to backend: %w", err)
+		}
+		if len(c.q)-c.qh < c.cfg.MaxPending || c.state.ended {
+			break
+		}
+		c.state.cond.Wait()
+	}
+	if c.state.ended {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		return io.EOF
 	}
 	if c.qh > 256 && c.qh*2 > len(c.q) {
 		n := copy(c.q, c.q[c.qh:])
 		clear(c.q[n:])
 		c.q, c.qh = c.q[:n], 0
 	}
-	c.q = append(c.q, p)
+	c.q = append(c.q, e)
+	c.state.register(e.epoch, ops)
 	if c.idleArmed {
 		c.dl.set(c.client, true, zeroTime)
 		c.idleArmed = false
@@ -394,31 +967,52 @@ func (c *conn) push(p pending) error {
 }
 
 // current returns the entry whose response is being read, taking the next
-// one from the queue if needed; nil when nothing is outstanding.
-func (c *conn) current() *pending {
-	if c.hasCur {
-		return &c.cur
+// one from the queue if needed; nil when nothing is outstanding. Entries
+// the backend skips (after an error, until Sync) are settled on the way.
+func (c *conn) current() *entry {
+	if c.cur != nil {
+		return c.cur
 	}
-	c.qmu.Lock()
-	if c.qh == len(c.q) {
-		c.qmu.Unlock()
-		return nil
+	var skipped []*entry
+	c.state.mu.Lock()
+	for c.qh < len(c.q) {
+		e := c.q[c.qh]
+		c.q[c.qh] = nil
+		c.qh++
+		if c.skipping && e.kind != kSync {
+			for _, o := range e.ops {
+				c.state.skip(o)
+			}
+			for _, es := range e.stmts {
+				for _, o := range es.ops {
+					c.state.skip(o)
+				}
+			}
+			skipped = append(skipped, e)
+			continue
+		}
+		c.cur = e
+		break
 	}
-	c.cur = c.q[c.qh]
-	c.q[c.qh] = pending{}
-	c.qh++
 	if c.qh == len(c.q) {
 		c.q, c.qh = c.q[:0], 0
 	}
-	c.qmu.Unlock()
-	c.hasCur, c.rowCount = true, 0
-	return &c.cur
+	if len(skipped) > 0 {
+		c.state.cond.Broadcast()
+	}
+	c.state.mu.Unlock()
+	for _, e := range skipped {
+		c.notExecuted(e, "an earlier message of the same batch failed")
+	}
+	return c.cur
 }
 
 // finish completes the current entry.
 func (c *conn) finish() {
-	c.hasCur = false
-	c.cur = pending{}
+	c.state.mu.Lock()
+	c.cur = nil
+	c.state.cond.Broadcast()
+	c.state.mu.Unlock()
 	c.armIdle()
 }
 
@@ -427,28 +1021,27 @@ func (c *conn) armIdle() {
 	if c.cfg.IdleTimeout <= 0 {
 		return
 	}
-	c.qmu.Lock()
-	defer c.qmu.Unlock()
-	if !c.hasCur && c.qh == len(c.q) && !c.idleArmed {
+	c.state.mu.Lock()
+	defer c.state.mu.Unlock()
+	if c.cur == nil && c.qh == len(c.q) && !c.idleArmed {
 		c.dl.set(c.client, true, c.cfg.Now().Add(c.cfg.IdleTimeout))
 		c.idleArmed = true
 	}
 }
 
-// completeSync consumes entries up to and including the Sync or Query that
-// a ReadyForQuery answers; entries the backend skipped after an error are
-// dropped with it.
-func (c *conn) completeSync() {
-	for {
-		cur := c.current()
-		if cur == nil {
-			return
+// notExecuted records the statements of an entry that never ran.
+func (c *conn) notExecuted(e *entry, why string) {
+	for _, es := range e.stmts {
+		if es.done {
+			continue
 		}
-		k := cur.kind
-		c.finish()
-		if k == kSync || k == kQuery {
-			return
+		es.done = true
+		if e.slots != nil {
+			e.slots.Record(es.v, CommandResult{NotExecuted: why})
 		}
+	}
+	if e.slots != nil {
+		e.slots.Release()
 	}
 }
 
@@ -471,6 +1064,9 @@ func (c *conn) backendLoop(ctx context.Context) error {
 		}
 		if err := c.fromBackend(ctx, msg); err != nil {
 			_ = c.flushClient()
+			if errors.Is(err, errDesync) {
+				return c.fatalClient(err)
+			}
 			return err
 		}
 	}
@@ -495,11 +1091,19 @@ func (c *conn) writeClient(msg []byte) error {
 	return nil
 }
 
+// curStmt is the statement whose result is being read, or nil.
+func (e *entry) curStmt() *execStmt {
+	if e == nil || e.cur >= len(e.stmts) {
+		return nil
+	}
+	return e.stmts[e.cur]
+}
+
 func (c *conn) fromBackend(ctx context.Context, msg []byte) error {
 	typ, body := msg[0], msg[5:]
 	switch typ {
 	case 'N': // NoticeResponse
-		if er := errorRewriter(c.peekStmt()); er != nil {
+		if er := c.noticeRewriter(); er != nil {
 			var n pgproto3.NoticeResponse
 			if err := n.Decode(body); err != nil {
 				return fmt.Errorf("%w: backend NoticeResponse: %v", ErrProtocolViolation, err)
@@ -526,220 +1130,468 @@ func (c *conn) fromBackend(ctx context.Context, msg []byte) error {
 		return c.writeClient(msg)
 	case 'A': // NotificationResponse
 		return c.writeClient(msg)
-	case 'Z':
-		if len(body) != 1 {
-			return fmt.Errorf("%w: backend ReadyForQuery length", ErrProtocolViolation)
-		}
-		c.txStatus.Store(uint32(body[0]))
-		c.completeSync()
-		c.suppress = false
-		return c.writeClient(msg)
 	case 'K', 'v', 'R':
 		return nil // only valid during startup
 	}
-	if c.suppress {
-		if typ == 'G' {
-			return c.fatalClient(ErrRewrite) // cannot feed a COPY whose client was told it failed
-		}
-		return nil
+	e := c.current()
+	if e == nil {
+		return errDesync
 	}
-	cur := c.current()
+	switch e.kind {
+	case kParse, kBind, kClose:
+		return c.simpleAnswer(e, typ, msg)
+	case kDescStmt, kDescPortal, kInternal:
+		return c.describeAnswer(e, typ, body, msg)
+	case kDenied:
+		if typ != 'E' {
+			return errDesync
+		}
+		err := c.writeDeny(e.deny)
+		c.skipping = true
+		c.finish()
+		return err
+	case kExecute:
+		return c.executeAnswer(ctx, e, typ, body, msg)
+	case kSync:
+		if typ != 'Z' {
+			return errDesync
+		}
+		return c.readyForQuery(e, body, msg)
+	case kQuery:
+		return c.queryAnswer(ctx, e, typ, body, msg)
+	}
+	return errDesync
+}
+
+// simpleAnswer handles the answer to Parse, Bind and Close.
+func (c *conn) simpleAnswer(e *entry, typ byte, msg []byte) error {
+	want := map[byte]byte{kParse: '1', kBind: '2', kClose: '3'}[e.kind]
 	switch typ {
-	case '1', '2', '3': // ParseComplete, BindComplete, CloseComplete
-		if cur == nil {
-			return c.writeClient(msg)
+	case want:
+		c.state.mu.Lock()
+		for _, o := range e.ops {
+			c.state.apply(o)
 		}
-		if cur.deny != nil {
-			// The substitute should never parse; refuse anyway.
-			err := c.denied(ctx, cur)
-			c.suppress = true
-			c.finish()
-			return err
-		}
+		c.state.mu.Unlock()
 		c.finish()
 		return c.writeClient(msg)
-	case 't': // ParameterDescription
+	case 'E':
+		c.state.mu.Lock()
+		for _, o := range e.ops {
+			c.state.fail(o)
+		}
+		c.state.tx.failed = true
+		c.state.mu.Unlock()
+		c.skipping = true
+		c.finish()
 		return c.writeClient(msg)
-	case 'n': // NoData
-		if cur != nil && (cur.kind == kDescStmt || cur.kind == kDescPortal) {
-			c.finish()
+	}
+	return errDesync
+}
+
+// describeAnswer handles the answer to Describe (the client's or the
+// gateway's own).
+func (c *conn) describeAnswer(e *entry, typ byte, body, msg []byte) error {
+	internal := e.kind == kInternal
+	switch typ {
+	case 't': // ParameterDescription (statements only)
+		if e.kind != kDescStmt {
+			return errDesync
 		}
 		return c.writeClient(msg)
-	case 'T': // RowDescription
-		if cur != nil && cur.st != nil && cur.st.rows != nil {
+	case 'T', 'n':
+		var fields []pgproto3.FieldDescription
+		if typ == 'T' {
 			if err := c.rd.Decode(body); err != nil {
 				return fmt.Errorf("%w: backend RowDescription: %v", ErrProtocolViolation, err)
 			}
-			if err := cur.st.rows.Describe(c.rd.Fields); err != nil {
-				cur.st.withheld = true
-				return c.withhold(ctx, cur, err)
-			}
-			cur.st.withheld = false
+			fields = copyFields(c.rd.Fields)
 		}
-		if cur != nil && (cur.kind == kDescStmt || cur.kind == kDescPortal) {
-			c.finish()
+		c.state.mu.Lock()
+		if e.stmt != nil {
+			e.stmt.fields, e.stmt.described = fields, true
 		}
-		return c.writeClient(msg)
-	case 'D': // DataRow
-		if cur == nil || cur.st == nil || cur.st.rows == nil {
-			c.rowCount++
-			return c.writeClient(msg)
+		if e.portal != nil {
+			e.portal.fields, e.portal.described = fields, true
 		}
-		if cur.st.withheld {
-			return c.withhold(ctx, cur, ErrRewrite)
-		}
-		if lim, ok := cur.st.rows.(RowLimiter); ok {
-			if n := lim.MaxRows(); n > 0 && c.rowCount >= n {
-				return c.withhold(ctx, cur, rowLimitError(n))
-			}
-		}
-		if err := c.dr.Decode(body); err != nil {
-			return fmt.Errorf("%w: backend DataRow: %v", ErrProtocolViolation, err)
-		}
-		vals := cur.st.rows.Rewrite(c.dr.Values)
-		var err error
-		c.out, err = (&pgproto3.DataRow{Values: vals}).Encode(c.out[:0])
-		if err != nil {
-			return c.withhold(ctx, cur, err)
-		}
-		c.rowCount++
-		return c.writeClient(c.out)
-	case 'C', 'I': // CommandComplete, EmptyQueryResponse
-		if cur != nil {
-			tag := ""
-			if typ == 'C' {
-				tag, _, _ = cstring(body)
-			}
-			c.done(ctx, cur, tag, nil)
-			switch cur.kind {
-			case kQuery:
-				cur.start, c.rowCount = c.cfg.Now(), 0
-			case kExecute:
-				c.finish()
-			}
+		c.state.mu.Unlock()
+		c.finish()
+		if internal {
+			return nil
 		}
 		return c.writeClient(msg)
-	case 's': // PortalSuspended
-		if cur != nil && cur.kind == kExecute {
-			c.finish()
-		}
+	case 'E':
+		c.state.mu.Lock()
+		c.state.tx.failed = true
+		c.state.mu.Unlock()
+		c.skipping = true
+		c.finish()
 		return c.writeClient(msg)
-	case 'E': // ErrorResponse
-		var err error
-		if cur != nil && cur.deny != nil {
-			err = c.denied(ctx, cur)
-		} else {
-			out := msg
-			rw := errorRewriter(cur)
-			if cur != nil && (rw != nil || cur.kind == kQuery || cur.kind == kExecute) {
-				var er pgproto3.ErrorResponse
-				if derr := er.Decode(body); derr != nil {
-					return fmt.Errorf("%w: backend ErrorResponse: %v", ErrProtocolViolation, derr)
-				}
-				if rw != nil {
-					rw.RewriteError(&er)
-					buf, eerr := er.Encode(c.ebuf[:0])
-					if eerr != nil {
-						return fmt.Errorf("encode ErrorResponse: %w", eerr)
-					}
-					c.ebuf, out = buf, buf
-				}
-				if cur.kind == kQuery || cur.kind == kExecute {
-					c.done(ctx, cur, "", pgconn.ErrorResponseToPgError(&er))
-				}
+	}
+	return errDesync
+}
+
+// copyFields copies a RowDescription's fields out of the decoder's buffer.
+func copyFields(in []pgproto3.FieldDescription) []pgproto3.FieldDescription {
+	out := make([]pgproto3.FieldDescription, len(in))
+	for i, f := range in {
+		f.Name = append([]byte(nil), f.Name...)
+		out[i] = f
+	}
+	return out
+}
+
+// executeAnswer handles the answer to Execute.
+func (c *conn) executeAnswer(ctx context.Context, e *entry, typ byte, body, msg []byte) error {
+	es := e.stmts[0]
+	switch typ {
+	case 'D':
+		if es.rows != nil && !es.withheld && !es.planned {
+			// Rows without a RowDescription for this portal (it could not
+			// be described): planning fails closed in the rewriter.
+			c.state.mu.Lock()
+			fields := e.portal.fields
+			c.state.mu.Unlock()
+			if err := es.rows.Describe(fields); err != nil {
+				return c.withhold(ctx, e, es, err)
 			}
-			err = c.writeClient(out)
+			es.described()
 		}
-		if cur != nil && cur.kind != kQuery && cur.kind != kSync {
-			c.finish() // the backend skips to Sync; completeSync drops the rest
+		return c.dataRow(ctx, e, es, body, msg)
+	case 'C', 'I':
+		tag := ""
+		if typ == 'C' {
+			tag, _, _ = cstring(body)
 		}
-		return err
-	case 'G', 'H', 'c', 'V': // CopyInResponse, CopyOutResponse, CopyDone, FunctionCallResponse
+		c.complete(e, es, tag, nil)
+		c.state.mu.Lock()
+		if e.portal != nil {
+			e.portal.ran = true
+		}
+		c.state.mu.Unlock()
+		c.finish()
 		return c.writeClient(msg)
+	case 's': // PortalSuspended: the execution continues with the next Execute
+		c.complete(e, es, "", nil)
+		c.finish()
+		return c.writeClient(msg)
+	case 'E':
+		return c.statementError(e, es, body, msg, true)
+	case 'G', 'H', 'c': // COPY through the extended protocol
+		return c.writeClient(msg)
+	case 'd':
+		return c.copyData(ctx, e, es, body, msg)
 	case 'W':
 		return c.fatalClient(ErrCopyBoth)
-	case 'd': // CopyData (COPY TO STDOUT)
-		if cur == nil || cur.st == nil || cur.st.rows == nil {
+	}
+	return errDesync
+}
+
+// queryAnswer handles the answers to a simple Query.
+func (c *conn) queryAnswer(ctx context.Context, e *entry, typ byte, body, msg []byte) error {
+	if !e.dropped {
+		// The backend dropped the unnamed statement and portal when it
+		// started the Query.
+		e.dropped = true
+		c.state.mu.Lock()
+		for _, o := range e.ops {
+			c.state.apply(o)
+		}
+		c.state.mu.Unlock()
+	}
+	if e.deny != nil {
+		switch typ {
+		case 'E':
+			return c.writeDeny(e.deny)
+		case 'Z':
+			return c.readyForQuery(e, body, msg)
+		}
+		return errDesync
+	}
+	es := e.curStmt()
+	switch typ {
+	case 'T':
+		if es == nil {
+			return errDesync
+		}
+		if es.rows != nil {
+			if err := c.rd.Decode(body); err != nil {
+				return fmt.Errorf("%w: backend RowDescription: %v", ErrProtocolViolation, err)
+			}
+			if err := es.rows.Describe(c.rd.Fields); err != nil {
+				return c.withhold(ctx, e, es, err)
+			}
+			es.described()
+		}
+		return c.writeClient(msg)
+	case 'D':
+		if es == nil {
+			return errDesync
+		}
+		return c.dataRow(ctx, e, es, body, msg)
+	case 'C':
+		if es == nil {
+			return errDesync
+		}
+		tag, _, _ := cstring(body)
+		c.complete(e, es, tag, nil)
+		e.cur++
+		if es.withheld {
+			return nil
+		}
+		return c.writeClient(msg)
+	case 'I':
+		// An empty query string: no statements.
+		return c.writeClient(msg)
+	case 'E':
+		if es == nil {
+			// An error before any statement ran (for example out of
+			// memory parsing): nothing to attribute.
+			c.state.mu.Lock()
+			c.state.tx.failed = true
+			c.state.mu.Unlock()
 			return c.writeClient(msg)
 		}
-		data, err := cur.st.rows.CopyData(body)
-		if err != nil {
-			return c.withhold(ctx, cur, err)
+		return c.statementError(e, es, body, msg, false)
+	case 'G', 'H', 'c':
+		if es != nil && es.withheld {
+			if typ == 'G' {
+				return c.fatalClient(ErrRewrite) // cannot feed a COPY whose client was told it failed
+			}
+			return nil
 		}
-		c.out = append(c.out[:0], 'd', 0, 0, 0, 0)
-		c.out = append(c.out, data...)
-		binary.BigEndian.PutUint32(c.out[1:], uint32(len(data)+4))
-		return c.writeClient(c.out)
-	default:
-		return fmt.Errorf("%w: unexpected backend message type %q", ErrProtocolViolation, typ)
+		return c.writeClient(msg)
+	case 'd':
+		if es == nil {
+			return errDesync
+		}
+		return c.copyData(ctx, e, es, body, msg)
+	case 'W':
+		return c.fatalClient(ErrCopyBoth)
+	case 'Z':
+		return c.readyForQuery(e, body, msg)
 	}
+	return errDesync
 }
 
-// errorRewriter returns the statement's ErrorRewriter, or nil.
-func errorRewriter(p any) ErrorRewriter {
-	var st *stmt
-	switch x := p.(type) {
-	case *pending:
-		if x != nil {
-			st = x.st
-		}
-	case *stmt:
-		st = x
+// statementError handles an ErrorResponse for a running statement.
+func (c *conn) statementError(e *entry, es *execStmt, body, msg []byte, extended bool) error {
+	var er pgproto3.ErrorResponse
+	if err := er.Decode(body); err != nil {
+		return fmt.Errorf("%w: backend ErrorResponse: %v", ErrProtocolViolation, err)
 	}
-	if st == nil || st.rows == nil {
+	out := msg
+	if rw, ok := es.rows.(ErrorRewriter); ok && es.rows != nil {
+		rw.RewriteError(&er)
+		buf, err := er.Encode(c.ebuf[:0])
+		if err != nil {
+			return fmt.Errorf("encode ErrorResponse: %w", err)
+		}
+		c.ebuf, out = buf, buf
+	}
+	if !es.withheld {
+		c.complete(e, es, "", pgconn.ErrorResponseToPgError(&er))
+	}
+	c.state.mu.Lock()
+	for _, o := range es.ops {
+		c.state.skip(o)
+	}
+	c.state.tx.failed = true
+	if es.portal != nil {
+		// A portal that fails is dropped (PostgreSQL marks it failed).
+		for k, p := range c.state.portals {
+			if p == es.portal {
+				delete(c.state.portals, k)
+			}
+		}
+	}
+	c.state.mu.Unlock()
+	// The rest of the message never runs.
+	for _, rest := range e.stmts[e.cur+1:] {
+		c.state.mu.Lock()
+		for _, o := range rest.ops {
+			c.state.skip(o)
+		}
+		c.state.mu.Unlock()
+		if !rest.done {
+			rest.done = true
+			if e.slots != nil {
+				e.slots.Record(rest.v, CommandResult{NotExecuted: "an earlier statement of the same message failed"})
+			}
+		}
+	}
+	e.cur = len(e.stmts)
+	if extended {
+		c.skipping = true
+		if e.slots != nil {
+			e.slots.Release()
+		}
+		c.finish()
+	}
+	if es.withheld {
 		return nil
 	}
-	er, _ := st.rows.(ErrorRewriter)
-	return er
+	return c.writeClient(out)
 }
 
-// peekStmt returns the statement whose response is being read or is next,
-// without taking it from the queue (notices may precede its first message).
-func (c *conn) peekStmt() *stmt {
-	if c.hasCur {
-		return c.cur.st
+// complete records one statement's outcome and applies its effects on
+// the session state.
+func (c *conn) complete(e *entry, es *execStmt, tag string, err error) {
+	if es.done {
+		return
 	}
-	c.qmu.Lock()
-	defer c.qmu.Unlock()
-	if c.qh < len(c.q) {
-		return c.q[c.qh].st
+	es.done = true
+	if e.slots != nil {
+		e.slots.Record(es.v, CommandResult{Tag: tag, Rows: rowsOf(es.rowCount, tag), Err: err, Duration: c.cfg.Now().Sub(es.start)})
 	}
-	return nil
+	if err != nil || tag == "" {
+		return
+	}
+	c.state.mu.Lock()
+	for _, o := range es.ops {
+		c.state.apply(o)
+	}
+	c.transaction(es.st, tag)
+	c.state.mu.Unlock()
 }
 
-// denied sends the deny error in place of the substitute's error.
-func (c *conn) denied(ctx context.Context, cur *pending) error {
-	buf, _ := RenderError(cur.deny).Encode(c.out[:0])
+// transaction applies a transaction-control statement's effect on portals;
+// the caller holds state.mu.
+func (c *conn) transaction(st *sqlclass.Statement, tag string) {
+	if st == nil || st.Kind != "transaction" {
+		return
+	}
+	s := c.state
+	switch st.SubKind {
+	case "commit", "rollback", "prepare transaction":
+		s.endXact(tag == "COMMIT" || tag == "PREPARE TRANSACTION")
+	case "savepoint":
+		s.savepoint(st.Name)
+	case "release":
+		s.release(st.Name)
+	case "rollback to":
+		s.rollbackTo(st.Name)
+	}
+}
+
+func rowsOf(n int64, tag string) int64 {
+	if n > 0 {
+		return n
+	}
+	return tagRows(tag)
+}
+
+// readyForQuery completes a Sync or Query.
+func (c *conn) readyForQuery(e *entry, body, msg []byte) error {
+	if len(body) != 1 {
+		return fmt.Errorf("%w: backend ReadyForQuery length", ErrProtocolViolation)
+	}
+	status := body[0]
+	c.txStatus.Store(uint32(status))
+	c.state.mu.Lock()
+	c.state.tx.status = status
+	if status == 'I' {
+		// Outside a transaction block: whatever transaction was open has
+		// ended, committed unless it failed.
+		c.state.endXact(!c.state.tx.failed)
+	}
+	c.state.mu.Unlock()
+	for _, es := range e.stmts {
+		if !es.done {
+			es.done = true
+			if e.slots != nil {
+				e.slots.Record(es.v, CommandResult{NotExecuted: "the backend did not run it"})
+			}
+		}
+	}
+	if e.slots != nil {
+		e.slots.Release()
+	}
+	c.skipping = false
+	c.finish()
+	return c.writeClient(msg)
+}
+
+func (c *conn) writeDeny(err error) error {
+	buf, _ := RenderError(err).Encode(c.out[:0])
 	c.out = buf
-	c.sess.Done(ctx, CommandResult{SQL: stmtSQL(cur.st), Err: cur.deny, Denied: true, Duration: c.cfg.Now().Sub(cur.start)})
 	return c.writeClient(buf)
 }
 
+// dataRow rewrites and relays one DataRow.
+func (c *conn) dataRow(ctx context.Context, e *entry, es *execStmt, body, msg []byte) error {
+	if es.withheld {
+		return nil
+	}
+	if es.rows == nil {
+		es.rowCount++
+		return c.writeClient(msg)
+	}
+	if lim, ok := es.rows.(RowLimiter); ok {
+		if n := lim.MaxRows(); n > 0 && es.rowCount >= n {
+			return c.withhold(ctx, e, es, rowLimitError(n))
+		}
+	}
+	if err := c.dr.Decode(body); err != nil {
+		return fmt.Errorf("%w: backend DataRow: %v", ErrProtocolViolation, err)
+	}
+	vals := es.rows.Rewrite(c.dr.Values)
+	var err error
+	c.out, err = (&pgproto3.DataRow{Values: vals}).Encode(c.out[:0])
+	if err != nil {
+		return c.withhold(ctx, e, es, err)
+	}
+	es.rowCount++
+	return c.writeClient(c.out)
+}
+
+// copyData rewrites one CopyData message of a COPY TO STDOUT.
+func (c *conn) copyData(ctx context.Context, e *entry, es *execStmt, body, msg []byte) error {
+	if es.withheld {
+		return nil
+	}
+	if es.rows == nil {
+		return c.writeClient(msg)
+	}
+	data, err := es.rows.CopyData(body)
+	if err != nil {
+		return c.withhold(ctx, e, es, err)
+	}
+	c.out = append(c.out[:0], 'd', 0, 0, 0, 0)
+	c.out = append(c.out, data...)
+	binary.BigEndian.PutUint32(c.out[1:], uint32(len(data)+4))
+	return c.writeClient(c.out)
+}
+
 // withhold replaces a result the rewriter refused with an error and drops
-// the backend's output until ReadyForQuery, so no unrewritten row leaks.
-func (c *conn) withhold(ctx context.Context, cur *pending, err error) error {
+// the rest of the statement's output, so no unrewritten row leaks.
+func (c *conn) withhold(_ context.Context, e *entry, es *execStmt, err error) error {
 	c.log.Warn("Result withheld.", "error", err)
 	var ge *Error
 	if !errors.As(err, &ge) {
 		err = ErrRewrite // the rewriter's own text may describe the data
 	}
-	c.done(ctx, cur, "", err)
+	c.complete(e, es, "", err)
+	es.withheld = true
 	buf, _ := RenderError(err).Encode(c.out[:0])
 	c.out = buf
-	c.suppress = true
 	return c.writeClient(buf)
 }
 
-func (c *conn) done(ctx context.Context, cur *pending, tag string, err error) {
-	if cur.kind != kQuery && cur.kind != kExecute {
-		return
+// noticeRewriter returns the rewriter of the statement a notice belongs to.
+func (c *conn) noticeRewriter() ErrorRewriter {
+	e := c.cur
+	if e == nil {
+		c.state.mu.Lock()
+		if c.qh < len(c.q) {
+			e = c.q[c.qh]
+		}
+		c.state.mu.Unlock()
 	}
-	c.sess.Done(ctx, CommandResult{SQL: stmtSQL(cur.st), Tag: tag, Rows: c.rowCount, Err: err, Duration: c.cfg.Now().Sub(cur.start)})
-}
-
-func stmtSQL(st *stmt) string {
-	if st == nil {
-		return ""
+	es := e.curStmt()
+	if es == nil || es.rows == nil {
+		return nil
 	}
-	return st.sql
+	er, _ := es.rows.(ErrorRewriter)
+	return er
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/jackc/pgx/v5/pgproto3"
 
 	"github.com/gatehouse/gatehouse/runtime/proxy/pg"
+	"github.com/gatehouse/gatehouse/runtime/sqlclass"
 )
 
 // Hooks is a policy fake: it accepts one token and judges SQL by markers.
@@ -31,8 +32,10 @@ type Hooks struct {
 	// Approvals (nil error: approved) before they run.
 	ApproveMarker string
 	Approvals     chan error
-	// Notice is sent with every allowed statement when non-empty.
+	// Notice is sent with every approval request when non-empty.
 	Notice string
+	// Unavailable, when set, is returned by Reserve (a failing recorder).
+	Unavailable error
 	// MaxRows limits the rows of every masked result (needs MaskColumn).
 	MaxRows int64
 
@@ -68,27 +71,43 @@ type Session struct {
 	// Req is the authentication request, token removed.
 	Req pg.AuthRequest
 
-	mu      sync.Mutex
-	checked []string
-	results []pg.CommandResult
-	closed  bool
+	mu        sync.Mutex
+	checked   []string
+	results   []pg.CommandResult
+	denied    []Denial
+	approvals []pg.ApprovalItem
+	closed    bool
 }
 
 var _ pg.Session = (*Session)(nil)
 
-// CheckQuery implements pg.Session.
-func (s *Session) CheckQuery(_ context.Context, sql string) pg.Verdict {
+var classifier = func() sqlclass.Classifier {
+	c, err := sqlclass.NewPostgres(sqlclass.PostgresConfig{})
+	if err != nil {
+		panic(err) // constant configuration: programmer error
+	}
+	return c
+}()
+
+// Classify implements pg.Session with the real classifier.
+func (s *Session) Classify(sql string) ([]sqlclass.Statement, error) {
+	stmts, err := classifier.Classify(sql)
+	if err != nil {
+		return nil, &pg.Error{Code: "42601", Message: "gatehouse denied the command: " + err.Error()}
+	}
+	return stmts, nil
+}
+
+// Judge implements pg.Session: markers in text decide.
+func (s *Session) Judge(_ context.Context, text string, _ *sqlclass.Statement) pg.Verdict {
 	s.mu.Lock()
-	s.checked = append(s.checked, sql)
+	s.checked = append(s.checked, text)
 	s.mu.Unlock()
 	h := s.h
-	if h.DenyMarker != "" && strings.Contains(sql, h.DenyMarker) {
-		return pg.Verdict{Err: h.DenyErr}
+	if h.DenyMarker != "" && strings.Contains(text, h.DenyMarker) {
+		return pg.Verdict{Err: h.DenyErr, Ref: text}
 	}
-	v := pg.Verdict{Allow: true}
-	if h.Notice != "" {
-		v.Notices = []string{h.Notice}
-	}
+	v := pg.Verdict{Allow: true, Ref: text}
 	if h.MaskColumn != "" || h.CopySecret != "" {
 		mask := h.Mask
 		if mask == "" {
@@ -96,24 +115,60 @@ func (s *Session) CheckQuery(_ context.Context, sql string) pg.Verdict {
 		}
 		v.Rows = &Masker{Column: h.MaskColumn, Mask: []byte(mask), CopySecret: []byte(h.CopySecret), Limit: h.MaxRows}
 	}
-	if h.ApproveMarker != "" && strings.Contains(sql, h.ApproveMarker) {
-		v.Notices = append(v.Notices, "waiting for approval")
-		v.Wait = func(ctx context.Context) error {
-			select {
-			case err := <-h.Approvals:
-				return err
-			case <-ctx.Done():
-				return ctx.Err()
-			}
-		}
+	if h.ApproveMarker != "" && strings.Contains(text, h.ApproveMarker) {
+		v.NeedsApproval = true
 	}
 	return v
 }
 
-// Done implements pg.Session.
-func (s *Session) Done(_ context.Context, res pg.CommandResult) {
+// Approve implements pg.Session: it waits for a value on Hooks.Approvals.
+func (s *Session) Approve(_ context.Context, items []pg.ApprovalItem) ([]string, func(context.Context) error, error) {
 	s.mu.Lock()
-	s.results = append(s.results, res)
+	for _, it := range items {
+		s.approvals = append(s.approvals, it)
+	}
+	s.mu.Unlock()
+	notices := []string{"waiting for approval"}
+	if s.h.Notice != "" {
+		notices = append(notices, s.h.Notice)
+	}
+	return notices, func(ctx context.Context) error {
+		select {
+		case err := <-s.h.Approvals:
+			return err
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}, nil
+}
+
+// Reserve implements pg.Session.
+func (s *Session) Reserve(context.Context, int) (pg.Slots, error) {
+	if s.h.Unavailable != nil {
+		return nil, s.h.Unavailable
+	}
+	return slots{s}, nil
+}
+
+type slots struct{ s *Session }
+
+func (sl slots) Record(v *pg.Verdict, res pg.CommandResult) {
+	if v != nil {
+		if t, ok := v.Ref.(string); ok {
+			res.Text = t
+		}
+	}
+	sl.s.mu.Lock()
+	sl.s.results = append(sl.s.results, res)
+	sl.s.mu.Unlock()
+}
+
+func (slots) Release() {}
+
+// Deny implements pg.Session.
+func (s *Session) Deny(_ context.Context, text string, _ *pg.Verdict, err error) {
+	s.mu.Lock()
+	s.denied = append(s.denied, Denial{Text: text, Err: err})
 	s.mu.Unlock()
 }
 
@@ -124,14 +179,34 @@ func (s *Session) Close() {
 	s.mu.Unlock()
 }
 
-// Checked returns the SQL texts passed to CheckQuery.
+// Denial is a refusal reported to Deny.
+type Denial struct {
+	Text string
+	Err  error
+}
+
+// Denied returns the refusals reported so far.
+func (s *Session) Denied() []Denial {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]Denial(nil), s.denied...)
+}
+
+// Approvals returns the approval requests made so far.
+func (s *Session) Approvals() []pg.ApprovalItem {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]pg.ApprovalItem(nil), s.approvals...)
+}
+
+// Checked returns the statement texts passed to Judge.
 func (s *Session) Checked() []string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return append([]string(nil), s.checked...)
 }
 
-// Results returns the results passed to Done.
+// Results returns the results recorded through the reserved slots.
 func (s *Session) Results() []pg.CommandResult {
 	s.mu.Lock()
 	defer s.mu.Unlock()
