@@ -91,21 +91,7 @@ func startGateway(t *testing.T, opts gatewayOptions) *gateway {
 	g.backendUser = "gh_be_" + randomHex(t, 6)
 	g.backendPassword = "pw-" + randomHex(t, 16)
 	testdb.Exec(t, testdb.AdminDSN(), fmt.Sprintf("CREATE ROLE %s LOGIN SUPERUSER PASSWORD '%s'", g.backendUser, g.backendPassword))
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
-		defer cancel()
-		c, err := pgx.Connect(ctx, testdb.AdminDSN())
-		if err != nil {
-			t.Errorf("drop role: %v", err)
-			return
-		}
-		defer c.Close(ctx)
-		// Connections of the role may still be closing.
-		_, _ = c.Exec(ctx, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = $1", g.backendUser)
-		if _, err := c.Exec(ctx, "DROP ROLE IF EXISTS "+g.backendUser); err != nil {
-			t.Errorf("drop role %s: %v", g.backendUser, err)
-		}
-	})
+	testdb.DropRoleLater(t, g.backendUser)
 	credFile := filepath.Join(t.TempDir(), "orders-db.password")
 	if err := os.WriteFile(credFile, []byte(g.backendPassword+"\n"), 0o600); err != nil {
 		t.Fatal(err)

@@ -287,7 +287,7 @@ func TestBackendPasswordLogin(t *testing.T) {
 	e := startProxy(t, newHooks(), nil)
 	role := "gh_pw_" + strings.TrimPrefix(e.db, "gh_test_")
 	testdb.Exec(t, e.backend, "CREATE ROLE "+role+" LOGIN PASSWORD 'p4ss-w0rd'", "GRANT CONNECT ON DATABASE "+e.db+" TO "+role)
-	t.Cleanup(func() { testdb.Exec(t, testdb.AdminDSN(), "DROP OWNED BY "+role, "DROP ROLE IF EXISTS "+role) })
+	testdb.DropRoleLater(t, role)
 	e.bc.User, e.bc.Password = role, "p4ss-w0rd"
 	c := connect(t, e.dsn(testToken))
 	var who string
