@@ -265,11 +265,11 @@ func (c *conn) fromClient(ctx context.Context, msg []byte) error {
 		if err != nil {
 			return err
 		}
-		sqlb, _, err := cbytes(rest)
+		sqlb, rest, err := cbytes(rest)
 		if err != nil {
 			return err
 		}
-		return c.parse(ctx, name, string(sqlb), msg)
+		return c.parse(ctx, name, string(sqlb), paramTypes(rest), msg)
 	case 'B':
 		return c.bind(ctx, body, msg)
 	case 'D':
@@ -449,7 +449,7 @@ func (c *conn) denyExtended(ctx context.Context, err error) error {
 	return c.write(substituteDescribe)
 }
 
-func (c *conn) parse(ctx context.Context, name, sql string, msg []byte) error {
+func (c *conn) parse(ctx context.Context, name, sql string, oids []uint32, msg []byte) error {
 	key := nameKey(name)
 	if hasReservedPrefix(key) {
 		err := reservedNameError("prepared statement", name)
@@ -466,7 +466,7 @@ func (c *conn) parse(ctx context.Context, name, sql string, msg []byte) error {
 		c.sess.Deny(ctx, sql, nil, err)
 		return c.denyExtended(ctx, err)
 	}
-	p := &prepared{text: sql}
+	p := &prepared{text: sql, paramOIDs: oids}
 	if len(stmts) == 1 {
 		p.st = &stmts[0]
 		if !deferred(p.st) {
@@ -552,7 +552,10 @@ func (c *conn) bind(ctx context.Context, body, msg []byte) error {
 			return c.denyExtended(ctx, v.Err)
 		}
 		if v.NeedsApproval {
-			item := ApprovalItem{Text: p.text, Params: b.renderParams(), Verdict: &v}
+			c.state.mu.Lock()
+			oids := p.paramOIDs
+			c.state.mu.Unlock()
+			item := ApprovalItem{Text: p.text, Params: b.renderParams(oids), Verdict: &v}
 			if err := c.approve(ctx, []ApprovalItem{item}); err != nil {
 				c.sess.Deny(ctx, p.text, &v, err)
 				return c.denyExtended(ctx, err)
@@ -1198,6 +1201,13 @@ func (c *conn) describeAnswer(e *entry, typ byte, body, msg []byte) error {
 		if e.kind != kDescStmt {
 			return errDesync
 		}
+		var pd pgproto3.ParameterDescription
+		if err := pd.Decode(body); err != nil {
+			return fmt.Errorf("%w: backend ParameterDescription: %v", ErrProtocolViolation, err)
+		}
+		c.state.mu.Lock()
+		e.stmt.paramOIDs = append([]uint32(nil), pd.ParameterOIDs...)
+		c.state.mu.Unlock()
 		return c.writeClient(msg)
 	case 'T', 'n':
 		var fields []pgproto3.FieldDescription

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -326,8 +327,9 @@ func decodeBind(b []byte) (*bindMsg, error) {
 // to the exact bytes: the waiting Bind is the one forwarded).
 const maxShownParam = 1024
 
-// renderParams renders the Bind's parameters for an approver.
-func (m *bindMsg) renderParams() []string {
+// renderParams renders the Bind's parameters for an approver; oids are
+// the statement's parameter types (may be short or empty).
+func (m *bindMsg) renderParams(oids []uint32) []string {
 	out := make([]string, len(m.params))
 	for i, p := range m.params {
 		format := int16(0)
@@ -337,24 +339,94 @@ func (m *bindMsg) renderParams() []string {
 		case i < len(m.paramFormats):
 			format = m.paramFormats[i]
 		}
-		out[i] = renderParam(p, format)
+		var oid uint32
+		if i < len(oids) {
+			oid = oids[i]
+		}
+		out[i] = renderParam(p, format, oid)
 	}
 	return out
 }
 
-func renderParam(p []byte, format int16) string {
+// Type OIDs whose binary form renderParam decodes.
+const (
+	oidBool    = 16
+	oidInt8    = 20
+	oidInt2    = 21
+	oidInt4    = 23
+	oidText    = 25
+	oidOID     = 26
+	oidFloat4  = 700
+	oidFloat8  = 701
+	oidBPChar  = 1042
+	oidVarchar = 1043
+	oidName    = 19
+	oidUUID    = 2950
+)
+
+// renderParam shows one parameter value as an approver should read it:
+// text as a quoted string, binary values of common types decoded, other
+// binary values in hex with their type OID.
+func renderParam(p []byte, format int16, oid uint32) string {
 	if p == nil {
 		return "NULL"
 	}
 	var s string
-	if format == 0 && utf8.Valid(p) {
-		s = strconv.Quote(string(p))
+	if format == 0 {
+		if utf8.Valid(p) {
+			s = strconv.Quote(string(p))
+		} else {
+			s = `'\x` + hex.EncodeToString(p) + `' (not valid UTF-8)`
+		}
 	} else {
-		s = `'\x` + hex.EncodeToString(p) + `' (binary)`
+		s = decodeBinary(p, oid)
 	}
 	if len(s) > maxShownParam {
 		sum := sha256.Sum256(p)
 		s = s[:maxShownParam] + fmt.Sprintf("... (%d bytes, sha256 %x)", len(p), sum)
 	}
 	return strings.ToValidUTF8(s, "\uFFFD")
+}
+
+func decodeBinary(p []byte, oid uint32) string {
+	switch {
+	case oid == oidBool && len(p) == 1:
+		return strconv.FormatBool(p[0] != 0)
+	case oid == oidInt2 && len(p) == 2:
+		return strconv.FormatInt(int64(int16(binary.BigEndian.Uint16(p))), 10)
+	case oid == oidInt4 && len(p) == 4:
+		return strconv.FormatInt(int64(int32(binary.BigEndian.Uint32(p))), 10)
+	case oid == oidOID && len(p) == 4:
+		return strconv.FormatUint(uint64(binary.BigEndian.Uint32(p)), 10)
+	case oid == oidInt8 && len(p) == 8:
+		return strconv.FormatInt(int64(binary.BigEndian.Uint64(p)), 10)
+	case oid == oidFloat4 && len(p) == 4:
+		return strconv.FormatFloat(float64(math.Float32frombits(binary.BigEndian.Uint32(p))), 'g', -1, 32)
+	case oid == oidFloat8 && len(p) == 8:
+		return strconv.FormatFloat(math.Float64frombits(binary.BigEndian.Uint64(p)), 'g', -1, 64)
+	case (oid == oidText || oid == oidVarchar || oid == oidBPChar || oid == oidName) && utf8.Valid(p):
+		return strconv.Quote(string(p))
+	case oid == oidUUID && len(p) == 16:
+		h := hex.EncodeToString(p)
+		return h[:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:]
+	}
+	return fmt.Sprintf(`'\x%s' (binary, type oid %d)`, hex.EncodeToString(p), oid)
+}
+
+// paramTypes reads the parameter type OIDs at the end of a Parse message
+// (0: unspecified); malformed input yields none (the backend rejects it).
+func paramTypes(b []byte) []uint32 {
+	if len(b) < 2 {
+		return nil
+	}
+	n := int(binary.BigEndian.Uint16(b))
+	b = b[2:]
+	if len(b) < 4*n {
+		return nil
+	}
+	out := make([]uint32, n)
+	for i := range out {
+		out[i] = binary.BigEndian.Uint32(b[4*i:])
+	}
+	return out
 }

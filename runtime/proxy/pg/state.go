@@ -56,6 +56,9 @@ type prepared struct {
 	st *sqlclass.Statement
 	// sqlLevel is true for statements created with PREPARE.
 	sqlLevel bool
+	// paramOIDs are the parameter types (Parse, or the backend's
+	// ParameterDescription), for showing parameters to approvers.
+	paramOIDs []uint32
 	// fields is the statement's RowDescription (Describe of the
 	// statement), nil until seen; noData is set when it returns no rows.
 	fields    []pgproto3.FieldDescription
