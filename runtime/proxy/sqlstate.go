@@ -47,32 +47,10 @@ func NewSQLState() *SQLState {
 // statement for EXECUTE, the cursor's query for FETCH/MOVE, the inner
 // statement for PREPARE and DECLARE, st itself otherwise. It denies
 // references to prepared statements or cursors this session did not create
-// through the gateway, and changes of the lexical settings (see
-// lexicalGuard), whatever the policy grants. The returned DeniedError has
+// through the gateway, whatever the policy grants. The returned DeniedError has
 // no Revision set.
 func (s *SQLState) Resolve(st *sqlclass.Statement) (sqlclass.Statement, *DeniedError) {
-	target, derr := s.resolve(st)
-	if derr == nil {
-		derr = lexicalGuard(&target)
-	}
-	return target, derr
-}
-
-// lexicalSettings change how the backend tokenises SQL text. The
-// classifier parses with standard_conforming_strings on and an ASCII-safe
-// client encoding; a statement pipelined after a change would be read
-// differently by the backend than it was judged, so no grant can allow
-// changing them.
-var lexicalSettings = map[string]bool{"standard_conforming_strings": true, "client_encoding": true}
-
-// lexicalGuard denies SET and RESET of the lexical settings.
-func lexicalGuard(st *sqlclass.Statement) *DeniedError {
-	if (st.Kind != "set" && st.Kind != "reset") || !lexicalSettings[strings.ToLower(st.Name)] {
-		return nil
-	}
-	return &DeniedError{Code: CodeInsufficientPrivilege, Err: ErrDenied,
-		Message: fmt.Sprintf("gatehouse denied %s %s: the gateway parses SQL with a fixed standard_conforming_strings and client encoding, so they cannot be changed within a session", strings.ToUpper(st.Kind), st.Name),
-		Hint:    "Connect with client_encoding UTF8 (for example PGCLIENTENCODING=UTF8)."}
+	return s.resolve(st)
 }
 
 func (s *SQLState) resolve(st *sqlclass.Statement) (sqlclass.Statement, *DeniedError) {

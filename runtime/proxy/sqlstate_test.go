@@ -27,8 +27,8 @@ func TestSQLStateResolve(t *testing.T) {
 	for _, tc := range []struct {
 		sql, deny, kind string
 	}{
-		{"SET standard_conforming_strings = off", "standard_conforming_strings", ""},
-		{"RESET client_encoding", "client_encoding", ""},
+		{"SET standard_conforming_strings = off", "", "set"},
+		{"RESET client_encoding", "", "reset"},
 		{"SET search_path = public", "", "set"},
 		{"EXECUTE p1", "not prepared through this gateway", ""},
 		{"FETCH 1 FROM c1", "not declared through this gateway", ""},

@@ -21,12 +21,16 @@ const (
 )
 
 // DefaultForwardParams are the client startup parameters passed on to the
-// backend. Parameters that change how SQL is parsed or which role runs it
-// (options, standard_conforming_strings, search_path, role, replication) are
-// not forwarded; the client can still SET them, through the policy.
+// backend: presentation settings, the client encoding (the gateway reads
+// the value the backend reports and converts text accordingly), and
+// settings that only restrict the session (read-only transactions,
+// timeouts). Parameters that choose another role or pass arbitrary options
+// (role, session_authorization, options, replication) are never forwarded.
 var DefaultForwardParams = []string{
 	"application_name", "client_encoding", "DateStyle", "IntervalStyle",
-	"TimeZone", "extra_float_digits",
+	"TimeZone", "extra_float_digits", "default_transaction_read_only",
+	"default_transaction_isolation", "statement_timeout", "lock_timeout",
+	"idle_in_transaction_session_timeout",
 }
 
 // BackendConfig is where and how the gateway logs in to the backend. Password

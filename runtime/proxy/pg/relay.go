@@ -125,6 +125,11 @@ type conn struct {
 	cw      lockedWriter
 
 	state *sessionState
+	// lex are the lexical settings the backend reported (guarded by
+	// state.mu); lexDirty is set by the client reader after forwarding a
+	// statement that may change them, until the backend has answered.
+	lex      lexical
+	lexDirty bool
 
 	// Client reader state.
 	crd     msgReader
@@ -152,12 +157,13 @@ type conn struct {
 	firstOnce sync.Once
 }
 
-func newConn(h *Handler, log *slog.Logger, sess Session, client, backend net.Conn, cw *bufio.Writer, dl *deadlines, txs byte) *conn {
+func newConn(h *Handler, log *slog.Logger, sess Session, client, backend net.Conn, cw *bufio.Writer, dl *deadlines, txs byte, lex lexical) *conn {
 	c := &conn{
 		cfg: &h.cfg, log: log, sess: sess, client: client, backend: backend, dl: dl,
 		bw:    bufio.NewWriterSize(backend, backendWrite),
 		state: newSessionState(txs),
 		epoch: 1,
+		lex:   lex,
 	}
 	c.cw.w = cw
 	c.crd = msgReader{r: bufio.NewReaderSize(client, clientReadBuf), max: h.cfg.MaxMessageSize}
@@ -320,8 +326,63 @@ func (c *conn) fromClient(ctx context.Context, msg []byte) error {
 	}
 }
 
+// text converts a Query or Parse text to UTF-8 as the backend will read
+// it, after waiting for the backend's answer to any earlier statement that
+// may have changed how it reads text.
+func (c *conn) text(ctx context.Context, raw string) (string, error) {
+	if c.lexDirty {
+		if err := c.waitConfirmed(ctx); err != nil {
+			return "", err
+		}
+		c.state.mu.Lock()
+		// Inside a transaction block, COMMIT or ROLLBACK may still undo a
+		// SET: stay careful until the block ends.
+		c.lexDirty = c.state.tx.status != 'I'
+		c.state.mu.Unlock()
+	}
+	c.state.mu.Lock()
+	lex := c.lex
+	c.state.mu.Unlock()
+	u, err := lex.toUTF8(raw)
+	if err != nil {
+		return "", &Error{Code: "22021", Message: "gatehouse denied the command: " + err.Error(), Err: err}
+	}
+	if err := lex.check(u); err != nil {
+		return "", err
+	}
+	return u, nil
+}
+
+// keyOf returns a protocol-level name as the backend keys it, or false
+// when the gateway cannot compare it exactly.
+func (c *conn) keyOf(name string) (string, bool) {
+	c.state.mu.Lock()
+	lex := c.lex
+	c.state.mu.Unlock()
+	return lex.key(name)
+}
+
+func unknownName(name string) error {
+	return &Error{Code: "22021", Message: fmt.Sprintf("gatehouse denied the reference to %q: the name cannot be compared exactly in the session's encodings", name),
+		Hint: "Use ASCII names for prepared statements and portals, or client_encoding equal to the server encoding."}
+}
+
+func (c *conn) noteLexical(stmts []sqlclass.Statement) {
+	for i := range stmts {
+		if changesLexical(&stmts[i]) {
+			c.lexDirty = true
+			return
+		}
+	}
+}
+
 // query judges a simple Query message statement by statement.
-func (c *conn) query(ctx context.Context, sql string, msg []byte) error {
+func (c *conn) query(ctx context.Context, raw string, msg []byte) error {
+	sql, err := c.text(ctx, raw)
+	if err != nil {
+		c.sess.Deny(ctx, raw, nil, err)
+		return c.denyQuery(ctx, err)
+	}
 	stmts, err := c.sess.Classify(sql)
 	if err != nil {
 		c.sess.Deny(ctx, sql, nil, err)
@@ -408,6 +469,7 @@ func (c *conn) query(ctx context.Context, sql string, msg []byte) error {
 		return err
 	}
 	c.epoch++
+	c.noteLexical(stmts)
 	return c.write(msg)
 }
 
@@ -449,8 +511,18 @@ func (c *conn) denyExtended(ctx context.Context, err error) error {
 	return c.write(substituteDescribe)
 }
 
-func (c *conn) parse(ctx context.Context, name, sql string, oids []uint32, msg []byte) error {
-	key := nameKey(name)
+func (c *conn) parse(ctx context.Context, name, raw string, oids []uint32, msg []byte) error {
+	sql, err := c.text(ctx, raw)
+	if err != nil {
+		c.sess.Deny(ctx, raw, nil, err)
+		return c.denyExtended(ctx, err)
+	}
+	key, ok := c.keyOf(name)
+	if !ok {
+		err := unknownName(name)
+		c.sess.Deny(ctx, sql, nil, err)
+		return c.denyExtended(ctx, err)
+	}
 	if hasReservedPrefix(key) {
 		err := reservedNameError("prepared statement", name)
 		c.sess.Deny(ctx, sql, nil, err)
@@ -512,7 +584,13 @@ func (c *conn) bind(ctx context.Context, body, msg []byte) error {
 	if err != nil {
 		return err
 	}
-	pkey, skey := nameKey(b.portal), nameKey(b.stmt)
+	pkey, ok1 := c.keyOf(b.portal)
+	skey, ok2 := c.keyOf(b.stmt)
+	if !ok1 || !ok2 {
+		err := unknownName(b.portal + "/" + b.stmt)
+		c.sess.Deny(ctx, "Bind", nil, err)
+		return c.denyExtended(ctx, err)
+	}
 	if hasReservedPrefix(pkey) {
 		err := reservedNameError("portal", b.portal)
 		c.sess.Deny(ctx, "Bind", nil, err)
@@ -572,7 +650,12 @@ func (c *conn) bind(ctx context.Context, body, msg []byte) error {
 }
 
 func (c *conn) describe(ctx context.Context, target byte, name string, msg []byte) error {
-	key := nameKey(name)
+	key, ok := c.keyOf(name)
+	if !ok {
+		err := unknownName(name)
+		c.sess.Deny(ctx, "Describe", nil, err)
+		return c.denyExtended(ctx, err)
+	}
 	switch target {
 	case 'S':
 		p, err := c.lookupStmtWait(ctx, key)
@@ -607,7 +690,12 @@ func (c *conn) describe(ctx context.Context, target byte, name string, msg []byt
 }
 
 func (c *conn) close(ctx context.Context, target byte, name string, msg []byte) error {
-	key := nameKey(name)
+	key, ok := c.keyOf(name)
+	if !ok {
+		err := unknownName(name)
+		c.sess.Deny(ctx, "Close", nil, err)
+		return c.denyExtended(ctx, err)
+	}
 	var o *op
 	switch target {
 	case 'S':
@@ -624,7 +712,12 @@ func (c *conn) close(ctx context.Context, target byte, name string, msg []byte) 
 }
 
 func (c *conn) execute(ctx context.Context, name string, msg []byte) error {
-	key := nameKey(name)
+	key, ok := c.keyOf(name)
+	if !ok {
+		err := unknownName(name)
+		c.sess.Deny(ctx, "Execute", nil, err)
+		return c.denyExtended(ctx, err)
+	}
 	var (
 		pt   *portal
 		es   *execStmt
@@ -744,6 +837,9 @@ func (c *conn) execute(ctx context.Context, name string, msg []byte) error {
 	if err := c.push(ctx, e, ops); err != nil {
 		slots.Release()
 		return err
+	}
+	if es.st != nil && changesLexical(es.st) {
+		c.lexDirty = true
 	}
 	return c.write(msg)
 }
@@ -1125,11 +1221,9 @@ func (c *conn) fromBackend(ctx context.Context, msg []byte) error {
 		if err := ps.Decode(body); err != nil {
 			return fmt.Errorf("%w: backend ParameterStatus: %v", ErrProtocolViolation, err)
 		}
-		if err := checkSetting(ps.Name, ps.Value); err != nil {
-			// The backend now reads SQL differently from the classifier:
-			// nothing more may be forwarded on this connection.
-			return c.fatalClient(err)
-		}
+		c.state.mu.Lock()
+		c.lex.set(ps.Name, ps.Value)
+		c.state.mu.Unlock()
 		return c.writeClient(msg)
 	case 'A': // NotificationResponse
 		return c.writeClient(msg)

@@ -43,7 +43,7 @@ func (c *conn) newSim() *sim {
 }
 
 func (sm *sim) stmt(name string) *prepared {
-	key := nameKey(name)
+	key := sm.c.sqlKey(name)
 	if p, ok := sm.stmts[key]; ok {
 		return p
 	}
@@ -61,7 +61,7 @@ func (sm *sim) stmt(name string) *prepared {
 }
 
 func (sm *sim) portal(name string) *portal {
-	key := nameKey(name)
+	key := sm.c.sqlKey(name)
 	if p, ok := sm.portals[key]; ok {
 		return p
 	}
@@ -87,6 +87,17 @@ func (sm *sim) portal(name string) *portal {
 func (c *conn) resolve(sm *sim, st *sqlclass.Statement, depth int) (target *sqlclass.Statement, pt *portal, err error, wait bool) {
 	if depth > maxResolveDepth {
 		return nil, nil, &Error{Code: "42501", Message: "gatehouse denied the command: it refers to prepared statements or cursors too deeply"}, false
+	}
+	switch st.Kind {
+	case "prepare", "execute", "deallocate", "declare", "fetch", "close":
+		if c != nil && st.Name != "" {
+			c.state.mu.Lock()
+			_, ok := c.lex.sqlKey(st.Name)
+			c.state.mu.Unlock()
+			if !ok {
+				return nil, nil, unknownName(st.Name), false
+			}
+		}
 	}
 	switch st.Kind {
 	case "prepare", "declare":
@@ -200,7 +211,7 @@ func (c *conn) effects(sm *sim, st *sqlclass.Statement, running *portal) []*op {
 	}
 	switch st.Kind {
 	case "prepare":
-		key := nameKey(st.Name)
+		key := c.sqlKey(st.Name)
 		p := &prepared{text: st.Text, st: st.Inner, sqlLevel: true}
 		sm.stmts[key] = p
 		return []*op{{ns: nsStmt, kind: opSet, name: key, stmt: p}}
@@ -214,11 +225,11 @@ func (c *conn) effects(sm *sim, st *sqlclass.Statement, running *portal) []*op {
 			}
 			return []*op{{ns: nsStmt, kind: opDelAll}}
 		}
-		key := nameKey(st.Name)
+		key := c.sqlKey(st.Name)
 		sm.stmts[key] = nil
 		return []*op{{ns: nsStmt, kind: opDel, name: key}}
 	case "declare":
-		key := nameKey(st.Name)
+		key := c.sqlKey(st.Name)
 		pt := &portal{text: st.Text, st: st.Inner, cursor: true, holdable: st.SubKind == "declare with hold"}
 		sm.portals[key] = pt
 		return []*op{{ns: nsPortal, kind: opSet, name: key, portal: pt}}
@@ -231,7 +242,7 @@ func (c *conn) effects(sm *sim, st *sqlclass.Statement, running *portal) []*op {
 			}
 			return []*op{{ns: nsPortal, kind: opDelAll, keep: running}}
 		}
-		key := nameKey(st.Name)
+		key := c.sqlKey(st.Name)
 		sm.portals[key] = nil
 		return []*op{{ns: nsPortal, kind: opDel, name: key}}
 	case "utility":
@@ -429,4 +440,16 @@ func paramTypes(b []byte) []uint32 {
 		out[i] = binary.BigEndian.Uint32(b[4*i:])
 	}
 	return out
+}
+
+// sqlKey keys a name given in SQL; names resolve has refused never get
+// here, so a failure falls back to the plain key.
+func (c *conn) sqlKey(name string) string {
+	c.state.mu.Lock()
+	k, ok := c.lex.sqlKey(name)
+	c.state.mu.Unlock()
+	if !ok {
+		return nameKey(name)
+	}
+	return k
 }
