@@ -90,7 +90,7 @@ func (s *Session) judge(st *sqlclass.Statement, res *Resolution) Judgment {
 		j.Effect, j.Denied, j.Reason = bundle.EffectDeny, derr, derr.Message
 		return j
 	}
-	if ImplicitlyAllowed(st.Kind) {
+	if ImplicitlyAllowed(st.Kind, st.SubKind) {
 		j.Effect, j.Reason = bundle.EffectAllow, ImplicitReason
 		return j
 	}

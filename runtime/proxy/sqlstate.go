@@ -7,18 +7,31 @@ import (
 	"github.com/gatehouse/gatehouse/runtime/sqlclass"
 )
 
-// implicitKinds never need a grant: they neither read nor change data
-// (transaction control, releasing prepared statements and cursors, SHOW).
-// They are still recorded.
+// implicitKinds never need a grant: they neither read nor change data of
+// anyone but the session itself. Each is listed in docs/security-model.md
+// with why it is safe:
+//   - transaction control (BEGIN, COMMIT, ROLLBACK, SAVEPOINT, RELEASE,
+//     ROLLBACK TO, PREPARE TRANSACTION): it ends or scopes the session's own
+//     work, which the statements inside it were judged for;
+//   - DEALLOCATE and CLOSE: they release the session's own prepared
+//     statements and cursors;
+//   - SHOW: it reads one setting of the session.
+//
+// COMMIT PREPARED and ROLLBACK PREPARED act on a transaction another
+// session prepared: they need a grant like any other statement.
 var implicitKinds = map[string]bool{
 	"transaction": true, "deallocate": true, "close": true, "show": true,
 }
 
-// ImplicitlyAllowed reports whether statements of kind (a sqlclass
-// Statement.Kind) are allowed without consulting the policy: transaction
-// control, DEALLOCATE, CLOSE and SHOW. The gateway records them as allowed
-// with no rule ids.
-func ImplicitlyAllowed(kind string) bool { return implicitKinds[kind] }
+// ImplicitlyAllowed reports whether a statement of kind and subKind (a
+// sqlclass Statement's Kind and SubKind) is allowed without consulting the
+// policy. The gateway records it as allowed with no rule ids.
+func ImplicitlyAllowed(kind, subKind string) bool {
+	if kind == "transaction" && (subKind == "commit prepared" || subKind == "rollback prepared") {
+		return false
+	}
+	return implicitKinds[kind]
+}
 
 // ImplicitReason is the decision reason recorded for implicitly allowed
 // statements.

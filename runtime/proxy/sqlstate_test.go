@@ -56,3 +56,26 @@ func TestSQLStateResolve(t *testing.T) {
 		t.Fatal("EXECUTE after DEALLOCATE was not denied")
 	}
 }
+
+func TestImplicitlyAllowed(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		kind, sub string
+		want      bool
+	}{
+		{"transaction", "begin", true},
+		{"transaction", "commit", true},
+		{"transaction", "prepare transaction", true},
+		{"transaction", "commit prepared", false},
+		{"transaction", "rollback prepared", false},
+		{"deallocate", "", true},
+		{"close", "close all", true},
+		{"show", "", true},
+		{"select", "", false},
+		{"set", "", false},
+	} {
+		if got := ImplicitlyAllowed(tc.kind, tc.sub); got != tc.want {
+			t.Errorf("%s/%s: %v, want %v", tc.kind, tc.sub, got, tc.want)
+		}
+	}
+}
