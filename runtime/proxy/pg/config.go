@@ -17,6 +17,9 @@ const (
 	DefaultMaxTokenSize          = 64 << 10
 	DefaultStartupTimeout        = 30 * time.Second
 	DefaultMaxPending            = 1 << 16
+	DefaultMaxStatements         = 1000
+	DefaultMaxPortals            = 1000
+	DefaultMaxSessionText        = 32 << 20
 	maxStartupPacket             = 10000 // as PostgreSQL's MAX_STARTUP_PACKET_LENGTH
 )
 
@@ -84,8 +87,16 @@ type Config struct {
 	// IdleTimeout closes a connection whose client sends nothing for this
 	// long while no response is outstanding. 0 disables it.
 	IdleTimeout time.Duration
-	// MaxPending bounds messages pipelined by a client and not yet answered.
+	// MaxPending bounds messages pipelined by a client and not yet answered;
+	// beyond it the gateway stops reading the client until answers arrive.
 	MaxPending int
+	// MaxStatements and MaxPortals bound the named prepared statements and
+	// the named portals and cursors of one session; MaxSessionText bounds
+	// the bytes of SQL text the gateway keeps for them. Past a bound the
+	// statement that would create one more is refused (SQLSTATE 53400).
+	MaxStatements  int
+	MaxPortals     int
+	MaxSessionText int
 	// ForwardParams lists the startup parameters passed to the backend;
 	// nil means DefaultForwardParams.
 	ForwardParams []string
@@ -129,6 +140,15 @@ func (c *Config) Validate() error {
 	}
 	if c.MaxPending <= 0 {
 		c.MaxPending = DefaultMaxPending
+	}
+	if c.MaxStatements <= 0 {
+		c.MaxStatements = DefaultMaxStatements
+	}
+	if c.MaxPortals <= 0 {
+		c.MaxPortals = DefaultMaxPortals
+	}
+	if c.MaxSessionText <= 0 {
+		c.MaxSessionText = DefaultMaxSessionText
 	}
 	if c.ForwardParams == nil {
 		c.ForwardParams = DefaultForwardParams

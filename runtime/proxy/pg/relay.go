@@ -355,6 +355,18 @@ func (c *conn) text(ctx context.Context, raw string) (string, error) {
 
 // keyOf returns a protocol-level name as the backend keys it, or false
 // when the gateway cannot compare it exactly.
+// room checks the session's bounds before one more named statement or
+// portal is created.
+func (c *conn) room(ns byte, text int) error {
+	c.state.mu.Lock()
+	defer c.state.mu.Unlock()
+	maxCount := c.cfg.MaxStatements
+	if ns == nsPortal {
+		maxCount = c.cfg.MaxPortals
+	}
+	return c.state.room(ns, text, maxCount, c.cfg.MaxSessionText)
+}
+
 func (c *conn) keyOf(name string) (string, bool) {
 	c.state.mu.Lock()
 	lex := c.lex
@@ -405,6 +417,13 @@ func (c *conn) query(ctx context.Context, raw string, msg []byte) error {
 			if w {
 				wait = true
 				break
+			}
+			if derr == nil && (st.Kind == "prepare" || st.Kind == "declare") {
+				ns := byte(nsStmt)
+				if st.Kind == "declare" {
+					ns = nsPortal
+				}
+				derr = c.room(ns, len(st.Text))
 			}
 			var v Verdict
 			if derr != nil {
@@ -538,6 +557,12 @@ func (c *conn) parse(ctx context.Context, name, raw string, oids []uint32, msg [
 		c.sess.Deny(ctx, sql, nil, err)
 		return c.denyExtended(ctx, err)
 	}
+	if key != "" {
+		if err := c.room(nsStmt, len(sql)); err != nil {
+			c.sess.Deny(ctx, sql, nil, err)
+			return c.denyExtended(ctx, err)
+		}
+	}
 	p := &prepared{text: sql, paramOIDs: oids}
 	if len(stmts) == 1 {
 		p.st = &stmts[0]
@@ -614,6 +639,12 @@ func (c *conn) bind(ctx context.Context, body, msg []byte) error {
 		err := notKnown("prepared statement", b.stmt, "26000")
 		c.sess.Deny(ctx, "Bind", nil, err)
 		return c.denyExtended(ctx, err)
+	}
+	if pkey != "" {
+		if err := c.room(nsPortal, 0); err != nil {
+			c.sess.Deny(ctx, p.text, nil, err)
+			return c.denyExtended(ctx, err)
+		}
 	}
 	np := &portal{text: p.text, st: p.st, stmt: p, formats: b.resultFormats}
 	if p.st != nil && !deferred(p.st) {
@@ -1505,7 +1536,7 @@ func (c *conn) statementError(e *entry, es *execStmt, body, msg []byte, extended
 		// A portal that fails is dropped (PostgreSQL marks it failed).
 		for k, p := range c.state.portals {
 			if p == es.portal {
-				delete(c.state.portals, k)
+				c.state.delPortal(k)
 			}
 		}
 	}
