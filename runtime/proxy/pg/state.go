@@ -170,12 +170,12 @@ type sessionState struct {
 	portals map[string]*portal
 	tx      txModel
 
-	pendStmt     map[string]pendingRef
-	pendPortal   map[string]pendingRef
-	pendStmtAll  pendingRef
-	pendPortAll  pendingRef
-	seq   uint64
-	ended bool
+	pendStmt    map[string]pendingRef
+	pendPortal  map[string]pendingRef
+	pendStmtAll pendingRef
+	pendPortAll pendingRef
+	seq         uint64
+	ended       bool
 	// textBytes counts the SQL text kept for confirmed statements and
 	// cursors (bounded by Config.MaxSessionText).
 	textBytes int
