@@ -62,21 +62,32 @@ func (c *clock) Advance(d time.Duration) {
 type counting struct {
 	Querier
 	loads, fingerprints, lookups atomic.Int64
-	// gate, when set, is received from before each load completes, so a
-	// test can hold a load in progress.
-	gate chan struct{}
+	// gate, when set, holds each load after its functions query has run
+	// (the backend has taken that query's snapshot) until a value is
+	// received or gate is closed; arrived, when set, is signalled (without
+	// blocking) as a load reaches the gate.
+	gate    chan struct{}
+	arrived chan struct{}
 }
 
 func (c *counting) Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error) {
 	switch sql {
 	case functionsSQL:
 		c.loads.Add(1)
-		if c.gate != nil {
-			select {
-			case <-c.gate:
-			case <-ctx.Done():
-				return nil, ctx.Err()
-			}
+		rows, err := c.Querier.Query(ctx, sql, args...)
+		if err != nil || c.gate == nil {
+			return rows, err
+		}
+		select {
+		case c.arrived <- struct{}{}:
+		default:
+		}
+		select {
+		case <-c.gate:
+			return rows, nil
+		case <-ctx.Done():
+			rows.Close()
+			return nil, ctx.Err()
 		}
 	case relationsSQL, typesSQL:
 		c.lookups.Add(1)

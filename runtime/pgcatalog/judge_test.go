@@ -49,7 +49,7 @@ func TestJudge(t *testing.T) {
 		name:   "qualified user function",
 		groups: []string{"myschema"},
 		req:    Request{Functions: []string{"myschema.f", "f"}},
-		want: want{grant: []string{"myschema.f"}, opaque: true, functions: []string{"myschema.f(integer)"}},
+		want:   want{grant: []string{"myschema.f"}, opaque: true, functions: []string{"myschema.f(integer)"}},
 		check: func(t *testing.T, r Result) {
 			f := r.Functions[0]
 			if f.Kind != "function" || f.Volatility != "stable" || f.Language != "plpgsql" || f.SecurityDefiner {
