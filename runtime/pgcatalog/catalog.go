@@ -142,10 +142,10 @@ func (c *Catalog) nextSeq() uint64 {
 // need > 0 it must have been confirmed by a check numbered at least need,
 // that is one that started after the caller asked for it. At most one
 // check or load runs at a time; other callers wait for it (or their ctx).
-func (c *Catalog) current(ctx context.Context, need uint64) (*snapshot, error) {
+func (c *Catalog) current(ctx context.Context, need uint64) (*snapshot, uint64, error) {
 	for {
 		if err := ctx.Err(); err != nil {
-			return nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
+			return nil, 0, fmt.Errorf("%w: %w", ErrUnavailable, err)
 		}
 		c.mu.Lock()
 		if s := c.snap; s != nil && c.snapGen == c.gen {
@@ -154,8 +154,9 @@ func (c *Catalog) current(ctx context.Context, need uint64) (*snapshot, error) {
 				fresh = c.cfg.Clock().Sub(c.checkedAt) < c.cfg.RefreshInterval
 			}
 			if fresh {
+				seq := c.checkedSeq
 				c.mu.Unlock()
-				return s, nil
+				return s, seq, nil
 			}
 		}
 		if f := c.flight; f != nil {
@@ -163,12 +164,12 @@ func (c *Catalog) current(ctx context.Context, need uint64) (*snapshot, error) {
 			select {
 			case <-f.done:
 			case <-ctx.Done():
-				return nil, fmt.Errorf("%w: wait for catalog load: %w", ErrUnavailable, ctx.Err())
+				return nil, 0, fmt.Errorf("%w: wait for catalog load: %w", ErrUnavailable, ctx.Err())
 			}
 			// The leader's own context may have ended its work; ours
 			// decides whether to try again.
 			if f.err != nil && ctx.Err() == nil && !isContextError(f.err) {
-				return nil, f.err
+				return nil, 0, f.err
 			}
 			continue
 		}
@@ -199,14 +200,14 @@ func (c *Catalog) current(ctx context.Context, need uint64) (*snapshot, error) {
 		close(f.done)
 		c.mu.Unlock()
 		if err != nil {
-			return nil, err
+			return nil, 0, err
 		}
 		if gen != c.generation() {
 			// Invalidated while loading: what was read may predate the
 			// DDL that caused it; load again.
 			continue
 		}
-		return s, nil
+		return s, f.seq, nil
 	}
 }
 
@@ -255,7 +256,7 @@ func (c *Catalog) refresh(ctx context.Context, old *snapshot) (*snapshot, error)
 // first temporary object, DISCARD).
 func SearchPath(ctx context.Context, q Querier) ([]string, error) {
 	var path []string
-	if err := q.QueryRow(ctx, "SELECT pg_catalog.current_schemas(true)").Scan(&path); err != nil {
+	if err := q.QueryRow(ctx, searchPathSQL).Scan(&path); err != nil {
 		return nil, fmt.Errorf("%w: current_schemas: %w", ErrUnavailable, err)
 	}
 	return path, nil

@@ -81,24 +81,69 @@ func (c *Catalog) Judge(ctx context.Context, r *Request) (Result, error) {
 		r = &Request{}
 	}
 	need := c.nextSeq()
-	s, err := c.current(ctx, 0)
+	s, seq, err := c.current(ctx, 0)
 	if err != nil {
 		return Result{}, err
 	}
-	res, stale, err := c.judge(ctx, s, r)
-	if err != nil || !stale {
-		return res, err
+	res, p, err := c.judge(ctx, s, r)
+	switch {
+	case err != nil:
+		return Result{}, err
+	case p.outdated:
+		need = c.nextSeq()
+	case p.empty() || seq >= need:
+		// Nothing rests on an absence, or the snapshot was checked after
+		// this call began.
+		return res, nil
+	default:
+		changed, err := c.probe(ctx, p)
+		if err != nil || !changed {
+			return res, err
+		}
 	}
-	s2, err := c.current(ctx, need)
+	// Something named in the statement appeared since the snapshot: a
+	// check that starts now will see it and reload.
+	s2, _, err := c.current(ctx, need)
 	if err != nil {
 		return Result{}, err
 	}
 	if s2 == s {
-		// The check found nothing changed, cached relation names included.
 		return res, nil
 	}
 	res, _, err = c.judge(ctx, s2, r)
 	return res, err
+}
+
+// probe lists what a result rests the absence of: names the snapshot did
+// not know, relation names its cache holds as missing from where they were
+// looked for. Qualifiers are "" for unqualified names.
+type probe struct {
+	funcSchema, funcName []string
+	opSchema, opName     []string
+	typeSchema, typeName []string
+	rels                 []string
+	relSum               [2]int64
+	// outdated: a lookup found a relation in a schema the snapshot does
+	// not know.
+	outdated bool
+}
+
+func (p *probe) empty() bool {
+	return len(p.funcName) == 0 && len(p.opName) == 0 && len(p.typeName) == 0 && len(p.rels) == 0
+}
+
+// probe reports whether any name p lists as absent is present now. It
+// costs one indexed query, much less than a fingerprint, so statements
+// naming unknown objects (which usually fail at the backend) stay cheap.
+func (c *Catalog) probe(ctx context.Context, p *probe) (bool, error) {
+	var funcs, ops, types int64
+	var rels [2]int64
+	err := c.cfg.Querier.QueryRow(ctx, probeSQL, p.funcSchema, p.funcName, p.opSchema, p.opName,
+		p.typeSchema, p.typeName, p.rels).Scan(&funcs, &ops, &types, &rels[0], &rels[1])
+	if err != nil {
+		return false, fmt.Errorf("%w: probe unknown names: %w", ErrUnavailable, err)
+	}
+	return funcs > 0 || ops > 0 || types > 0 || rels != p.relSum, nil
 }
 
 // judgement accumulates one Result.
@@ -121,21 +166,23 @@ func (j *judgement) grantRef(r funcRef) {
 	}
 }
 
-// judge computes the result with one snapshot. stale reports that the
-// result rests on the absence of something in data read before this call
-// (an Unknown name, a Missing relation from the cache).
-func (c *Catalog) judge(ctx context.Context, s *snapshot, r *Request) (res Result, stale bool, err error) {
+// judge computes the result with one snapshot, and what the result rests
+// on the absence of.
+func (c *Catalog) judge(ctx context.Context, s *snapshot, r *Request) (res Result, p *probe, err error) {
 	j := &judgement{s: s}
+	p = &probe{}
 	var typeRefs []typeRef
-	// Function names a catalog lookup must tell apart from type names.
+	// Calls of names the snapshot knows as no function: they may be
+	// function-style casts, which a type lookup tells.
 	var maybeTypes []typeRef
 	for _, f := range r.Functions {
 		schema, name, ok := splitName(f)
 		if !ok {
-			return Result{}, false, fmt.Errorf("%w: function %q", ErrName, f)
+			return Result{}, nil, fmt.Errorf("%w: function %q", ErrName, f)
 		}
 		known := j.function(schema, name)
-		if strings.IndexByte(f, '.') >= 0 {
+		dotted := strings.IndexByte(f, '.') >= 0
+		if dotted {
 			// A quoted name may hold a dot: "a.b"() is a call of the
 			// function named a.b, which the classifier writes like a
 			// qualified name.
@@ -145,15 +192,12 @@ func (c *Catalog) judge(ctx context.Context, s *snapshot, r *Request) (res Resul
 		}
 		// A call may be a function-style cast, mytype(x): PostgreSQL
 		// tries that when no function of the name takes the arguments.
-		ref := typeRef{schema: schema, name: name}
+		ref := typeRef{schema: schema, name: name, written: f, dotted: dotted}
 		if len(s.casts) > 0 {
 			typeRefs = append(typeRefs, ref)
 		}
 		if !known {
-			if _, builtin := s.builtinTypes[name]; builtin && (schema == "" || schema == "pg_catalog") {
-				known = true
-			} else {
-				ref.written = f
+			if _, builtin := s.builtinTypes[name]; !builtin || schema != "" && schema != "pg_catalog" {
 				maybeTypes = append(maybeTypes, ref)
 			}
 		}
@@ -161,17 +205,18 @@ func (c *Catalog) judge(ctx context.Context, s *snapshot, r *Request) (res Resul
 	for _, op := range r.Operators {
 		schema, name, ok := splitOperator(op)
 		if !ok {
-			return Result{}, false, fmt.Errorf("%w: operator %q", ErrName, op)
+			return Result{}, nil, fmt.Errorf("%w: operator %q", ErrName, op)
 		}
 		if !j.operator(schema, name) {
 			j.unknown = append(j.unknown, op)
+			p.opSchema, p.opName = append(p.opSchema, schema), append(p.opName, name)
 		}
 	}
 	if len(s.casts) > 0 {
 		for _, t := range r.Types {
 			schema, name, alias, ok := typeName(t)
 			if !ok {
-				return Result{}, false, fmt.Errorf("%w: type %q", ErrName, t)
+				return Result{}, nil, fmt.Errorf("%w: type %q", ErrName, t)
 			}
 			typeRefs = append(typeRefs, typeRef{schema: schema, name: name})
 			if alias != "" {
@@ -181,28 +226,36 @@ func (c *Catalog) judge(ctx context.Context, s *snapshot, r *Request) (res Resul
 	}
 	if len(typeRefs) > 0 || len(maybeTypes) > 0 {
 		if err := c.ensureTypes(ctx, s, typeRefs, maybeTypes); err != nil {
-			return Result{}, false, err
+			return Result{}, nil, err
 		}
 		j.casts(typeRefs)
 		for _, ref := range maybeTypes {
-			if !s.isType(ref) {
-				j.unknown = append(j.unknown, ref.written)
+			if s.isType(ref) {
+				continue
+			}
+			j.unknown = append(j.unknown, ref.written)
+			p.funcSchema, p.funcName = append(p.funcSchema, ref.schema), append(p.funcName, ref.name)
+			p.typeSchema, p.typeName = append(p.typeSchema, ref.schema), append(p.typeName, ref.name)
+			if ref.dotted {
+				whole := truncateIdent(ref.written)
+				p.funcSchema, p.funcName = append(p.funcSchema, ""), append(p.funcName, whole)
 			}
 		}
 	}
 	for _, fn := range s.always {
 		j.grantRef(fn)
 	}
-	stale = len(j.unknown) > 0
 
-	tables, missing, staleMiss, err := c.tables(ctx, s, r)
+	tables, missing, err := c.tables(ctx, s, r, p)
 	if err != nil {
-		return Result{}, false, err
+		return Result{}, nil, err
 	}
 	res = Result{Tables: tables, Missing: missing}
 	if len(j.grants) > 0 {
 		slices.Sort(j.grants)
 		res.NeedGrant = slices.Compact(j.grants)
+	}
+	if len(j.funcs) > 0 {
 		slices.SortFunc(j.funcs, func(a, b *Function) int {
 			return cmp.Or(cmp.Compare(a.Schema, b.Schema), cmp.Compare(a.Name, b.Name),
 				cmp.Compare(a.Args, b.Args), cmp.Compare(a.OID, b.OID))
@@ -218,7 +271,7 @@ func (c *Catalog) judge(ctx context.Context, s *snapshot, r *Request) (res Resul
 		res.Unknown = slices.Compact(j.unknown)
 	}
 	res.Opaque = len(res.NeedGrant) > 0 || len(res.Unknown) > 0
-	return res, stale || staleMiss, nil
+	return res, p, nil
 }
 
 // function records what a call of schema.name (schema "" when unqualified)
@@ -298,6 +351,7 @@ func (j *judgement) operator(schema, name string) (known bool) {
 type typeRef struct {
 	schema, name string
 	written      string // for Unknown
+	dotted       bool   // written holds a dot
 }
 
 // ensureTypes looks up the type names not yet cached.
@@ -363,11 +417,11 @@ func (j *judgement) casts(refs []typeRef) {
 	}
 }
 
-// tables resolves r.Tables. staleMiss reports a Missing relation whose
-// absence comes from the cache rather than from a lookup made now.
-func (c *Catalog) tables(ctx context.Context, s *snapshot, r *Request) (tables, missing []string, staleMiss bool, err error) {
+// tables resolves r.Tables. Missing relations whose absence comes from
+// the cache rather than from a lookup made now go to p.
+func (c *Catalog) tables(ctx context.Context, s *snapshot, r *Request, p *probe) (tables, missing []string, err error) {
 	if len(r.Tables) == 0 {
-		return nil, nil, false, nil
+		return nil, nil, nil
 	}
 	type ref struct{ schema, name string }
 	refs := make([]ref, len(r.Tables))
@@ -375,7 +429,7 @@ func (c *Catalog) tables(ctx context.Context, s *snapshot, r *Request) (tables, 
 	for i, t := range r.Tables {
 		schema, name, ok := splitName(t)
 		if !ok {
-			return nil, nil, false, fmt.Errorf("%w: relation %q", ErrName, t)
+			return nil, nil, fmt.Errorf("%w: relation %q", ErrName, t)
 		}
 		refs[i] = ref{schema, name}
 		if _, cached := s.rels.get(name); !cached && !slices.Contains(lookup, name) {
@@ -385,11 +439,9 @@ func (c *Catalog) tables(ctx context.Context, s *snapshot, r *Request) (tables, 
 	if len(lookup) > 0 {
 		newSchema, err := s.lookupRelations(ctx, c.cfg.Querier, lookup)
 		if err != nil {
-			return nil, nil, false, err
+			return nil, nil, err
 		}
-		// A relation in a schema this snapshot does not know: the
-		// snapshot is outdated, and a check will show it.
-		staleMiss = newSchema
+		p.outdated = p.outdated || newSchema
 	}
 	path := effectivePath(r.SearchPath)
 	tables = make([]string, len(refs))
@@ -418,12 +470,14 @@ func (c *Catalog) tables(ctx context.Context, s *snapshot, r *Request) (tables, 
 		tables[i] = q
 		if e == nil || !e.holds(q) {
 			missing = appendUnique(missing, q)
-			if !slices.Contains(lookup, t.name) {
-				staleMiss = true
+			if e != nil && !slices.Contains(lookup, t.name) && !slices.Contains(p.rels, t.name) {
+				p.rels = append(p.rels, t.name)
+				p.relSum[0] += e.sum[0]
+				p.relSum[1] += e.sum[1]
 			}
 		}
 	}
-	return tables, missing, staleMiss, nil
+	return tables, missing, nil
 }
 
 func appendUnique(l []string, s string) []string {

@@ -2,9 +2,12 @@ package pgcatalog
 
 import (
 	"errors"
+	"net/url"
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/gatehouse/gatehouse/internal/testdb"
 )
 
 func TestJudge(t *testing.T) {
@@ -299,4 +302,57 @@ func TestConfigValidate(t *testing.T) {
 		cfg.Clock == nil || cfg.Logger == nil {
 		t.Errorf("defaults not filled: %+v, %v", cfg, err)
 	}
+}
+
+// The catalog's own queries run on sessions whose search path puts a
+// schema full of look-alike operators, functions and tables before
+// pg_catalog: they must still read the real catalog.
+func TestCatalogQueriesIgnoreSearchPath(t *testing.T) {
+	t.Parallel()
+	dsn := database(t, "hostile", "shadow-upper", "operator", "casts", "user-schema")
+	u, err := url.Parse(dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	testdb.Exec(t, dsn, "ALTER DATABASE "+strings.TrimPrefix(u.Path, "/")+` SET search_path = evil, "$user", public, pg_catalog`)
+	// Sanity: the hostile objects do take over unqualified catalog SQL.
+	p := pool(t, dsn)
+	var n int64
+	if err := p.QueryRow(ctxT(t), "SELECT count(*) FROM pg_catalog.pg_proc p WHERE p.oid >= 16384").Scan(&n); err == nil ||
+		!strings.Contains(err.Error(), "hijacked") {
+		t.Fatalf("unqualified query was not taken over (err %v): the test proves nothing", err)
+	}
+
+	clk := newClock()
+	c := newCatalog(t, p, clk)
+	path, err := SearchPath(ctxT(t), p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if path[0] != "evil" {
+		t.Fatalf("search path = %q", path)
+	}
+	req := Request{
+		Functions:  []string{"upper", "nosuch"},
+		Operators:  []string{"###", "+", "@@@@"},
+		Types:      []string{"price2"},
+		Tables:     []string{"customers", "pg_proc", "nosuch"},
+		SearchPath: path,
+	}
+	check := func(round string) {
+		r, err := c.Judge(ctxT(t), &req)
+		if err != nil {
+			t.Fatalf("%s: %v", round, err)
+		}
+		wantGrant := []string{"public.hash_combine", "public.money2_from_int", "public.text_plus", "public.upper"}
+		if !slices.Equal(r.NeedGrant, wantGrant) || !slices.Equal(r.Unknown, []string{"@@@@", "nosuch"}) ||
+			!slices.Equal(r.Tables, []string{"public.customers", "evil.pg_proc", "evil.nosuch"}) {
+			t.Fatalf("%s: %+v", round, r)
+		}
+	}
+	check("load")
+	clk.Advance(DefaultRefreshInterval)
+	check("fingerprint and probe")
+	c.Invalidate()
+	check("reload")
 }

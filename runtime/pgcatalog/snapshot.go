@@ -73,31 +73,6 @@ type fingerprint struct {
 	types   [2]int64 // rows of pg_type named like a cached type name
 }
 
-const (
-	userProc = `(p.oid >= 16384 OR p.pronamespace NOT IN
-	(SELECT oid FROM pg_catalog.pg_namespace WHERE nspname IN ('pg_catalog', 'information_schema')))`
-	userOper = `(o.oid >= 16384 OR o.oprnamespace <> 'pg_catalog'::pg_catalog.regnamespace
-	OR o.oprcom >= 16384 OR o.oprnegate >= 16384)`
-	userCast = `(c.oid >= 16384 OR c.castfunc >= 16384)`
-	rowHash  = `pg_catalog.hashint8((%s.oid::int8 << 32) | %s.xmin::text::int8)`
-)
-
-// fingerprintSQL reads the fingerprint in one round trip. Relations and
-// types are probed name by name through their (name, namespace) indexes
-// (OFFSET 0 keeps the planner from turning the probes into a scan of the
-// whole catalog, which costs tens of milliseconds on 10,000 tables).
-var fingerprintSQL = `SELECT n.c, n.h, p.c, p.h, o.c, o.h, k.c, k.h, r.c, r.h, t.c, t.h FROM
-(SELECT count(*) c, coalesce(sum(` + fmt.Sprintf(rowHash, "n", "n") + `), 0) h FROM pg_catalog.pg_namespace n) n,
-(SELECT count(*) c, coalesce(sum(` + fmt.Sprintf(rowHash, "p", "p") + `), 0) h FROM pg_catalog.pg_proc p WHERE ` + userProc + `) p,
-(SELECT count(*) c, coalesce(sum(` + fmt.Sprintf(rowHash, "o", "o") + `), 0) h FROM pg_catalog.pg_operator o WHERE ` + userOper + `) o,
-(SELECT count(*) c, coalesce(sum(` + fmt.Sprintf(rowHash, "c", "c") + `), 0) h FROM pg_catalog.pg_cast c WHERE ` + userCast + `) k,
-(SELECT count(*) c, coalesce(sum(pg_catalog.hashint8((x.oid::int8 << 32) | x.relnamespace::int8)), 0) h
-	FROM pg_catalog.unnest($1::pg_catalog.name[]) AS u(n)
-	CROSS JOIN LATERAL (SELECT c.oid, c.relnamespace FROM pg_catalog.pg_class c WHERE c.relname = u.n OFFSET 0) AS x) r,
-(SELECT count(*) c, coalesce(sum(pg_catalog.hashint8((x.oid::int8 << 32) | x.typnamespace::int8)), 0) h
-	FROM pg_catalog.unnest($2::pg_catalog.name[]) AS u(n)
-	CROSS JOIN LATERAL (SELECT y.oid, y.typnamespace FROM pg_catalog.pg_type y WHERE y.typname = u.n OFFSET 0) AS x) t`
-
 func queryFingerprint(ctx context.Context, q Querier, rels, types []string) (fingerprint, error) {
 	var fp fingerprint
 	c := &fp.catalog
@@ -136,62 +111,6 @@ type snapshot struct {
 	rels  *nameCache // relation name -> namespaces holding one
 	types *nameCache // type name -> types (domains resolved to their base)
 }
-
-const schemasSQL = `SELECT n.oid, n.nspname::text FROM pg_catalog.pg_namespace n`
-
-const functionsSQL = `SELECT p.oid, n.nspname::text, p.proname::text, p.prokind::text, p.provolatile::text,
-	p.prosecdef, l.lanname::text, pg_catalog.pg_get_userbyid(p.proowner)::text,
-	pg_catalog.pg_get_function_identity_arguments(p.oid)
-FROM pg_catalog.pg_proc p
-JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace
-JOIN pg_catalog.pg_language l ON l.oid = p.prolang
-WHERE ` + userProc
-
-const builtinSQL = `SELECT DISTINCT 'f', proname::text FROM pg_catalog.pg_proc WHERE oid < 16384
-UNION ALL SELECT DISTINCT 'o', oprname::text FROM pg_catalog.pg_operator WHERE oid < 16384
-UNION ALL SELECT DISTINCT 't', typname::text FROM pg_catalog.pg_type WHERE oid < 16384`
-
-// operatorsSQL lists, for each user-defined operator (and each built-in
-// operator whose commutator or negator a user defined), the functions
-// using it may run: its own function; its restriction and join estimators
-// (they run while planning) when user-defined; and the function of a
-// user-defined commutator or negator, which the planner may substitute.
-// The last column says whether to report the function: always for the
-// operator's own function when the operator is user-defined, otherwise
-// only when the function itself is user-defined.
-const operatorsSQL = `WITH ops AS (
-	SELECT o.oid, o.oprnamespace, o.oprname, o.oprcode, o.oprrest, o.oprjoin, o.oprcom, o.oprnegate,
-		(o.oid >= 16384 OR o.oprnamespace <> 'pg_catalog'::pg_catalog.regnamespace) AS usr
-	FROM pg_catalog.pg_operator o WHERE ` + userOper + `
-), fns AS (
-	SELECT ops.oid, ops.oprcode::oid AS f, ops.usr AS always FROM ops
-	UNION SELECT ops.oid, ops.oprrest::oid, false FROM ops
-	UNION SELECT ops.oid, ops.oprjoin::oid, false FROM ops
-	UNION SELECT ops.oid, a.oprcode::oid, (a.oid >= 16384 OR a.oprnamespace <> 'pg_catalog'::pg_catalog.regnamespace)
-		FROM ops JOIN pg_catalog.pg_operator a ON a.oid IN (ops.oprcom, ops.oprnegate)
-)
-SELECT ops.oid, n.nspname::text, ops.oprname::text, p.oid, pn.nspname::text, p.proname::text,
-	fns.always OR p.oid >= 16384 OR pn.nspname NOT IN ('pg_catalog', 'information_schema')
-FROM ops
-JOIN pg_catalog.pg_namespace n ON n.oid = ops.oprnamespace
-JOIN fns ON fns.oid = ops.oid
-JOIN pg_catalog.pg_proc p ON p.oid = fns.f
-JOIN pg_catalog.pg_namespace pn ON pn.oid = p.pronamespace
-ORDER BY ops.oid`
-
-// castsSQL lists casts that run a function and were created by a user or
-// run a user-defined function. Casts without a function (binary-coercible
-// or through the types' text I/O) run none.
-const castsSQL = `SELECT c.castsource, sn.nspname::text, st.typname::text, c.casttarget, tn.nspname::text, tt.typname::text,
-	c.castcontext::text, p.oid, pn.nspname::text, p.proname::text
-FROM pg_catalog.pg_cast c
-JOIN pg_catalog.pg_type st ON st.oid = c.castsource
-JOIN pg_catalog.pg_namespace sn ON sn.oid = st.typnamespace
-JOIN pg_catalog.pg_type tt ON tt.oid = c.casttarget
-JOIN pg_catalog.pg_namespace tn ON tn.oid = tt.typnamespace
-JOIN pg_catalog.pg_proc p ON p.oid = c.castfunc
-JOIN pg_catalog.pg_namespace pn ON pn.oid = p.pronamespace
-WHERE c.castmethod = 'f' AND ` + userCast
 
 // load reads a new snapshot. The fingerprint is read first: a change made
 // between it and the other queries shows as a difference at the next check
@@ -418,10 +337,6 @@ func (c *nameCache) state() ([]string, [2]int64) {
 	return names, c.sum
 }
 
-const relationsSQL = `SELECT u.i, x.relnamespace, pg_catalog.hashint8((x.oid::int8 << 32) | x.relnamespace::int8)
-FROM pg_catalog.unnest($1::pg_catalog.name[]) WITH ORDINALITY AS u(n, i)
-CROSS JOIN LATERAL (SELECT c.oid, c.relnamespace FROM pg_catalog.pg_class c WHERE c.relname = u.n OFFSET 0) AS x`
-
 // lookupRelations caches the relations named names (not yet cached), in
 // every schema. newSchema reports a relation in a schema the snapshot does
 // not know.
@@ -455,23 +370,6 @@ func (s *snapshot) lookupRelations(ctx context.Context, q Querier, names []strin
 	s.rels.add(entries)
 	return newSchema, nil
 }
-
-// typesSQL finds the types of each name and follows domains down to their
-// base type: a cast to a domain is a cast to its base type.
-const typesSQL = `WITH RECURSIVE t(i, nsp, oid, cur, typtype, base, h) AS (
-	SELECT u.i, x.typnamespace, x.oid, x.oid, x.typtype, x.typbasetype,
-		pg_catalog.hashint8((x.oid::int8 << 32) | x.typnamespace::int8)
-	FROM pg_catalog.unnest($1::pg_catalog.name[]) WITH ORDINALITY AS u(n, i)
-	CROSS JOIN LATERAL (SELECT y.oid, y.typnamespace, y.typtype, y.typbasetype
-		FROM pg_catalog.pg_type y WHERE y.typname = u.n OFFSET 0) AS x
-	UNION ALL
-	SELECT t.i, t.nsp, t.oid, b.oid, b.typtype, b.typbasetype, t.h
-	FROM t JOIN pg_catalog.pg_type b ON b.oid = t.base
-	WHERE t.typtype = 'd'
-)
-SELECT t.i, t.nsp, t.oid, t.cur,
-	coalesce((SELECT e.typelem FROM pg_catalog.pg_type e WHERE e.oid = t.cur AND e.typcategory = 'A'), 0), t.h
-FROM t WHERE t.typtype <> 'd'`
 
 // lookupTypes caches the types named names (not yet cached), in every
 // schema.

@@ -59,3 +59,34 @@ DO $$ BEGIN EXECUTE format('CREATE TABLE %I.customers (id integer PRIMARY KEY)',
 
 -- group: dotted
 CREATE FUNCTION public."a.b"() RETURNS integer LANGUAGE sql AS 'SELECT 1';
+
+-- group: hostile
+-- Objects that would take over the catalog's own queries if they named
+-- functions, operators or types through the search path: each raises.
+CREATE SCHEMA evil;
+CREATE FUNCTION evil.boom_bool2(oid, integer) RETURNS boolean LANGUAGE plpgsql AS 'BEGIN RAISE EXCEPTION ''hijacked oid/int comparison''; END';
+CREATE OPERATOR evil.>= (LEFTARG = oid, RIGHTARG = integer, FUNCTION = evil.boom_bool2);
+CREATE OPERATOR evil.< (LEFTARG = oid, RIGHTARG = integer, FUNCTION = evil.boom_bool2);
+CREATE FUNCTION evil.boom_oid(oid, oid) RETURNS boolean LANGUAGE plpgsql AS 'BEGIN RAISE EXCEPTION ''hijacked oid =''; END';
+CREATE OPERATOR evil.= (LEFTARG = oid, RIGHTARG = oid, FUNCTION = evil.boom_oid);
+CREATE OPERATOR evil.<> (LEFTARG = oid, RIGHTARG = oid, FUNCTION = evil.boom_oid);
+CREATE FUNCTION evil.boom_name(name, name) RETURNS boolean LANGUAGE plpgsql AS 'BEGIN RAISE EXCEPTION ''hijacked name =''; END';
+CREATE OPERATOR evil.= (LEFTARG = name, RIGHTARG = name, FUNCTION = evil.boom_name);
+CREATE FUNCTION evil.boom_name_text(name, text) RETURNS boolean LANGUAGE plpgsql AS 'BEGIN RAISE EXCEPTION ''hijacked name/text''; END';
+CREATE OPERATOR evil.= (LEFTARG = name, RIGHTARG = text, FUNCTION = evil.boom_name_text);
+CREATE OPERATOR evil.!~ (LEFTARG = name, RIGHTARG = text, FUNCTION = evil.boom_name_text);
+CREATE FUNCTION evil.boom_char("char", "char") RETURNS boolean LANGUAGE plpgsql AS 'BEGIN RAISE EXCEPTION ''hijacked char =''; END';
+CREATE OPERATOR evil.= (LEFTARG = "char", RIGHTARG = "char", FUNCTION = evil.boom_char);
+CREATE FUNCTION evil.boom_shl(bigint, integer) RETURNS bigint LANGUAGE plpgsql AS 'BEGIN RAISE EXCEPTION ''hijacked <<''; END';
+CREATE OPERATOR evil.<< (LEFTARG = bigint, RIGHTARG = integer, FUNCTION = evil.boom_shl);
+CREATE FUNCTION evil.boom_or(bigint, bigint) RETURNS bigint LANGUAGE plpgsql AS 'BEGIN RAISE EXCEPTION ''hijacked |''; END';
+CREATE OPERATOR evil.| (LEFTARG = bigint, RIGHTARG = bigint, FUNCTION = evil.boom_or);
+CREATE FUNCTION evil.unnest(name[]) RETURNS SETOF name LANGUAGE plpgsql AS 'BEGIN RAISE EXCEPTION ''hijacked unnest''; END';
+CREATE FUNCTION evil.unnest(text[]) RETURNS SETOF text LANGUAGE plpgsql AS 'BEGIN RAISE EXCEPTION ''hijacked unnest''; END';
+CREATE FUNCTION evil.hashint8(bigint) RETURNS integer LANGUAGE plpgsql AS 'BEGIN RAISE EXCEPTION ''hijacked hashint8''; END';
+CREATE FUNCTION evil.sum_step(bigint, integer) RETURNS bigint LANGUAGE plpgsql AS 'BEGIN RAISE EXCEPTION ''hijacked sum''; END';
+CREATE AGGREGATE evil.sum(integer) (SFUNC = evil.sum_step, STYPE = bigint);
+CREATE FUNCTION evil.current_schemas(boolean) RETURNS name[] LANGUAGE plpgsql AS 'BEGIN RAISE EXCEPTION ''hijacked current_schemas''; END';
+CREATE FUNCTION evil.pg_get_userbyid(oid) RETURNS name LANGUAGE plpgsql AS 'BEGIN RAISE EXCEPTION ''hijacked pg_get_userbyid''; END';
+CREATE TABLE evil.pg_proc (oid oid, proname name);
+CREATE TABLE evil.pg_class (oid oid, relname name);

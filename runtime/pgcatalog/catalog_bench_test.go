@@ -1,0 +1,131 @@
+package pgcatalog
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/gatehouse/gatehouse/internal/testdb"
+)
+
+const (
+	benchFunctions = 1000
+	benchTables    = 10000
+)
+
+// benchDatabase returns a database with benchFunctions user functions and
+// benchTables tables (each with a primary key index and a TOAST table, so
+// pg_class holds four times as many rows). Building it takes minutes on a
+// loaded machine; GATEHOUSE_PGCATALOG_BENCH_DSN names one built before
+// (the same SQL) to skip that.
+func benchDatabase(b *testing.B) string {
+	if dsn := os.Getenv("GATEHOUSE_PGCATALOG_BENCH_DSN"); dsn != "" {
+		return dsn
+	}
+	dsn := testdb.Postgres(b)
+	start := time.Now()
+	stmts := []string{fmt.Sprintf(`DO $$ BEGIN FOR i IN 1..%d LOOP
+		EXECUTE format('CREATE FUNCTION public.uf_%%s(integer) RETURNS integer LANGUAGE sql IMMUTABLE AS ''SELECT $1 + %%s''', i, i);
+		END LOOP; END $$`, benchFunctions)}
+	// Batches of 500 tables: one transaction each stays within the lock
+	// table's default size.
+	for lo := 1; lo <= benchTables; lo += 500 {
+		stmts = append(stmts, fmt.Sprintf(`DO $$ BEGIN FOR i IN %d..%d LOOP
+			EXECUTE format('CREATE TABLE public.t_%%s (id integer PRIMARY KEY, v text)', i);
+			END LOOP; END $$`, lo, min(lo+499, benchTables)))
+	}
+	testdb.Exec(b, dsn, stmts...)
+	b.Logf("built %d functions and %d tables in %v", benchFunctions, benchTables, time.Since(start).Round(time.Second))
+	return dsn
+}
+
+func BenchmarkCatalog(b *testing.B) {
+	dsn := benchDatabase(b)
+	q := pool(b, dsn)
+	ctx := context.Background()
+	path := []string{"pg_catalog", "public"}
+
+	b.Run("Load", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := load(ctx, q, DefaultMaxNames); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+
+	for _, cached := range []int{0, 100, 1000} {
+		b.Run(fmt.Sprintf("Fingerprint/cached=%d", cached), func(b *testing.B) {
+			names := make([]string, cached)
+			for i := range names {
+				names[i] = fmt.Sprintf("t_%d", i+1)
+			}
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := queryFingerprint(ctx, q, names, nil); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+
+	b.Run("LookupRelations/10", func(b *testing.B) {
+		s, err := load(ctx, q, DefaultMaxNames)
+		if err != nil {
+			b.Fatal(err)
+		}
+		names := make([]string, 10)
+		b.ReportAllocs()
+		i := 0
+		for b.Loop() {
+			for j := range names {
+				names[j] = fmt.Sprintf("t_%d", i%benchTables+1)
+				i++
+			}
+			if _, err := s.lookupRelations(ctx, q, names); err != nil {
+				b.Fatal(err)
+			}
+			s.rels = newNameCache(DefaultMaxNames)
+		}
+	})
+
+	// Warm: the snapshot is fresh and the names cached; this is the cost
+	// Judge adds to a statement in the steady state.
+	warm := func(name string, req Request) {
+		b.Run("JudgeWarm/"+name, func(b *testing.B) {
+			c, err := New(Config{Querier: q, RefreshInterval: time.Hour})
+			if err != nil {
+				b.Fatal(err)
+			}
+			if _, err := c.Judge(ctx, &req); err != nil {
+				b.Fatal(err)
+			}
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := c.Judge(ctx, &req); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+	warm("builtins", Request{
+		Functions:  []string{"lower", "count", "now"},
+		Operators:  []string{"=", ">"},
+		Tables:     []string{"t_1", "t_2", "public.t_3"},
+		SearchPath: path,
+	})
+	// A name the snapshot does not know costs a probe query per Judge.
+	warm("unknown-function", Request{
+		Functions:  []string{"lower", "no_such_function"},
+		Tables:     []string{"t_1"},
+		SearchPath: path,
+	})
+	warm("user-function", Request{
+		Functions:  []string{"uf_42", "lower"},
+		Operators:  []string{"="},
+		Tables:     []string{"t_1"},
+		SearchPath: path,
+	})
+}
