@@ -84,7 +84,7 @@ func BenchmarkCatalog(b *testing.B) {
 				names[j] = fmt.Sprintf("t_%d", i%benchTables+1)
 				i++
 			}
-			if _, err := s.lookupRelations(ctx, q, names); err != nil {
+			if _, _, err := s.lookupRelations(ctx, q, names); err != nil {
 				b.Fatal(err)
 			}
 			s.rels = newNameCache(DefaultMaxNames)

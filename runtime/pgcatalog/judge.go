@@ -149,6 +149,7 @@ func (c *Catalog) probe(ctx context.Context, p *probe) (bool, error) {
 // judgement accumulates one Result.
 type judgement struct {
 	s       *snapshot
+	types   map[string]*nameEntry // looked up by this judgement
 	grants  []string
 	funcs   []*Function
 	unknown []string
@@ -225,12 +226,12 @@ func (c *Catalog) judge(ctx context.Context, s *snapshot, r *Request) (res Resul
 		}
 	}
 	if len(typeRefs) > 0 || len(maybeTypes) > 0 {
-		if err := c.ensureTypes(ctx, s, typeRefs, maybeTypes); err != nil {
+		if err := j.ensureTypes(ctx, c.cfg.Querier, typeRefs, maybeTypes); err != nil {
 			return Result{}, nil, err
 		}
 		j.casts(typeRefs)
 		for _, ref := range maybeTypes {
-			if s.isType(ref) {
+			if j.isType(ref) {
 				continue
 			}
 			j.unknown = append(j.unknown, ref.written)
@@ -355,11 +356,15 @@ type typeRef struct {
 }
 
 // ensureTypes looks up the type names not yet cached.
-func (c *Catalog) ensureTypes(ctx context.Context, s *snapshot, lists ...[]typeRef) error {
+func (j *judgement) ensureTypes(ctx context.Context, q Querier, lists ...[]typeRef) error {
 	var missing []string
+	j.types = map[string]*nameEntry{}
 	for _, l := range lists {
 		for _, t := range l {
-			if _, ok := s.types.get(t.name); !ok && !slices.Contains(missing, t.name) {
+			if e, ok := j.s.types.get(t.name); ok {
+				// Held here: a full cache may be emptied meanwhile.
+				j.types[t.name] = e
+			} else if !slices.Contains(missing, t.name) {
 				missing = append(missing, t.name)
 			}
 		}
@@ -367,14 +372,19 @@ func (c *Catalog) ensureTypes(ctx context.Context, s *snapshot, lists ...[]typeR
 	if len(missing) == 0 {
 		return nil
 	}
-	return s.lookupTypes(ctx, c.cfg.Querier, missing)
+	fresh, err := j.s.lookupTypes(ctx, q, missing)
+	for n, e := range fresh {
+		j.types[n] = e
+	}
+	return err
 }
 
-// typeRows returns the cached types a reference may denote: in its schema
+// typeRows calls fn with the types a reference may denote: in its schema
 // when qualified, in any schema when not (which one the search path picks
 // does not matter to a conservative answer).
-func (s *snapshot) typeRows(t typeRef, fn func(nameRow)) {
-	e, _ := s.types.get(t.name)
+func (j *judgement) typeRows(t typeRef, fn func(nameRow)) {
+	s := j.s
+	e := j.types[t.name]
 	if e == nil {
 		return
 	}
@@ -398,8 +408,8 @@ func (s *snapshot) typeRows(t typeRef, fn func(nameRow)) {
 	}
 }
 
-func (s *snapshot) isType(t typeRef) (found bool) {
-	s.typeRows(t, func(nameRow) { found = true })
+func (j *judgement) isType(t typeRef) (found bool) {
+	j.typeRows(t, func(nameRow) { found = true })
 	return found
 }
 
@@ -407,7 +417,7 @@ func (s *snapshot) isType(t typeRef) (found bool) {
 // types (to a domain's base type, and to an array's element type).
 func (j *judgement) casts(refs []typeRef) {
 	for _, t := range refs {
-		j.s.typeRows(t, func(r nameRow) {
+		j.typeRows(t, func(r nameRow) {
 			for _, c := range j.s.casts {
 				if c.target == r.oid || c.target == r.base || r.elem != 0 && c.target == r.elem {
 					j.grantRef(c.fn)
@@ -423,7 +433,10 @@ func (c *Catalog) tables(ctx context.Context, s *snapshot, r *Request, p *probe)
 	if len(r.Tables) == 0 {
 		return nil, nil, nil
 	}
-	type ref struct{ schema, name string }
+	type ref struct {
+		schema, name string
+		e            *nameEntry // held here: a full cache may be emptied meanwhile
+	}
 	refs := make([]ref, len(r.Tables))
 	var lookup []string
 	for i, t := range r.Tables {
@@ -431,13 +444,16 @@ func (c *Catalog) tables(ctx context.Context, s *snapshot, r *Request, p *probe)
 		if !ok {
 			return nil, nil, fmt.Errorf("%w: relation %q", ErrName, t)
 		}
-		refs[i] = ref{schema, name}
-		if _, cached := s.rels.get(name); !cached && !slices.Contains(lookup, name) {
+		e, cached := s.rels.get(name)
+		refs[i] = ref{schema, name, e}
+		if !cached && !slices.Contains(lookup, name) {
 			lookup = append(lookup, name)
 		}
 	}
+	var fresh map[string]*nameEntry
 	if len(lookup) > 0 {
-		newSchema, err := s.lookupRelations(ctx, c.cfg.Querier, lookup)
+		var newSchema bool
+		fresh, newSchema, err = s.lookupRelations(ctx, c.cfg.Querier, lookup)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -446,7 +462,10 @@ func (c *Catalog) tables(ctx context.Context, s *snapshot, r *Request, p *probe)
 	path := effectivePath(r.SearchPath)
 	tables = make([]string, len(refs))
 	for i, t := range refs {
-		e, _ := s.rels.get(t.name)
+		e := t.e
+		if e == nil {
+			e = fresh[t.name]
+		}
 		var q string
 		if t.schema == "" {
 			if q = s.resolveRelation(e, path); q == "" {
@@ -470,7 +489,7 @@ func (c *Catalog) tables(ctx context.Context, s *snapshot, r *Request, p *probe)
 		tables[i] = q
 		if e == nil || !e.holds(q) {
 			missing = appendUnique(missing, q)
-			if e != nil && !slices.Contains(lookup, t.name) && !slices.Contains(p.rels, t.name) {
+			if t.e != nil && !slices.Contains(p.rels, t.name) {
 				p.rels = append(p.rels, t.name)
 				p.relSum[0] += e.sum[0]
 				p.relSum[1] += e.sum[1]

@@ -290,3 +290,44 @@ func TestWaiterContext(t *testing.T) {
 		t.Fatalf("leader: %v", err)
 	}
 }
+
+// A full name cache is emptied and refilled; answers stay right, including
+// for callers racing with the emptying.
+func TestNameCacheBound(t *testing.T) {
+	t.Parallel()
+	dsn := database(t, "user-schema", "casts")
+	c, err := New(Config{Querier: pool(t, dsn), MaxNames: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	reqs := []Request{
+		{Tables: []string{"customers", "orders", "nosuch"}, Types: []string{"price", "money2"}},
+		{Tables: []string{"orders", "pg_class"}, Types: []string{"int4", "price2", "text"}},
+	}
+	want := []Result{
+		{Tables: []string{"public.customers", "public.orders", "public.nosuch"}, Missing: []string{"public.nosuch"},
+			NeedGrant: []string{"public.money2_from_int"}},
+		{Tables: []string{"public.orders", "pg_catalog.pg_class"}, NeedGrant: []string{"public.money2_from_int"}},
+	}
+	var wg sync.WaitGroup
+	for g := range 8 {
+		wg.Go(func() {
+			for i := range 20 {
+				k := (g + i) % len(reqs)
+				r := reqs[k]
+				r.SearchPath = []string{"pg_catalog", "public"}
+				got, err := c.Judge(ctxT(t), &r)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				w := want[k]
+				if !slices.Equal(got.Tables, w.Tables) || !slices.Equal(got.Missing, w.Missing) || !slices.Equal(got.NeedGrant, w.NeedGrant) {
+					t.Errorf("request %d: got %+v", k, got)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+}

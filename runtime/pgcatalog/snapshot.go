@@ -337,11 +337,12 @@ func (c *nameCache) state() ([]string, [2]int64) {
 	return names, c.sum
 }
 
-// lookupRelations caches the relations named names (not yet cached), in
-// every schema. newSchema reports a relation in a schema the snapshot does
-// not know.
-func (s *snapshot) lookupRelations(ctx context.Context, q Querier, names []string) (newSchema bool, err error) {
-	entries := make(map[string]*nameEntry, len(names))
+// lookupRelations looks up and caches the relations named names, in every
+// schema, and returns their entries (which the caller uses rather than
+// reading them back: a concurrent addition may have emptied a full cache).
+// newSchema reports a relation in a schema the snapshot does not know.
+func (s *snapshot) lookupRelations(ctx context.Context, q Querier, names []string) (entries map[string]*nameEntry, newSchema bool, err error) {
+	entries = make(map[string]*nameEntry, len(names))
 	for _, n := range names {
 		entries[n] = &nameEntry{}
 	}
@@ -365,15 +366,15 @@ func (s *snapshot) lookupRelations(ctx context.Context, q Querier, names []strin
 		return nil
 	}, names)
 	if err != nil {
-		return false, err
+		return nil, false, err
 	}
 	s.rels.add(entries)
-	return newSchema, nil
+	return entries, newSchema, nil
 }
 
-// lookupTypes caches the types named names (not yet cached), in every
-// schema.
-func (s *snapshot) lookupTypes(ctx context.Context, q Querier, names []string) error {
+// lookupTypes looks up and caches the types named names, in every schema,
+// and returns their entries.
+func (s *snapshot) lookupTypes(ctx context.Context, q Querier, names []string) (map[string]*nameEntry, error) {
 	entries := make(map[string]*nameEntry, len(names))
 	for _, n := range names {
 		entries[n] = &nameEntry{}
@@ -394,8 +395,8 @@ func (s *snapshot) lookupTypes(ctx context.Context, q Querier, names []string) e
 		return nil
 	}, names)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	s.types.add(entries)
-	return nil
+	return entries, nil
 }
