@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 )
 
 var (
@@ -29,6 +30,20 @@ var (
 type Querier interface {
 	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
 	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+}
+
+// ConfigurePool prepares the configuration of a pool dedicated to a
+// Catalog: its sessions plan the catalog's prepared queries once
+// (plan_cache_mode=force_generic_plan). Left to choose, PostgreSQL replans
+// them on every execution because their array parameters make each custom
+// plan look cheaper; planning is most of their cost (a probe takes about
+// 0.2 ms with a generic plan, 1.5 ms or more replanned, on the reference
+// machine). Judge is correct on any pool; this only makes it cheaper.
+func ConfigurePool(cfg *pgxpool.Config) {
+	if cfg.ConnConfig.RuntimeParams == nil {
+		cfg.ConnConfig.RuntimeParams = map[string]string{}
+	}
+	cfg.ConnConfig.RuntimeParams["plan_cache_mode"] = "force_generic_plan"
 }
 
 // DefaultRefreshInterval is how often, at most, Judge checks whether the

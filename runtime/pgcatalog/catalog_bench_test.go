@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
+
 	"github.com/gatehouse/gatehouse/internal/testdb"
 )
 
@@ -43,9 +45,46 @@ func benchDatabase(b *testing.B) string {
 
 func BenchmarkCatalog(b *testing.B) {
 	dsn := benchDatabase(b)
-	q := pool(b, dsn)
+	b.Run("pool=configured", func(b *testing.B) { benchCatalog(b, pool(b, dsn)) })
+	b.Run("pool=default", func(b *testing.B) {
+		p, err := pgxpool.New(context.Background(), dsn)
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(p.Close)
+		benchCatalog(b, p)
+	})
+}
+
+func benchCatalog(b *testing.B, q Querier) {
 	ctx := context.Background()
 	path := []string{"pg_catalog", "public"}
+
+	// The cost of any query on this machine, for scale.
+	b.Run("RoundTrip", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			var one int
+			if err := q.QueryRow(ctx, "SELECT 1").Scan(&one); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+
+	b.Run("Probe", func(b *testing.B) {
+		c, err := New(Config{Querier: q})
+		if err != nil {
+			b.Fatal(err)
+		}
+		p := &probe{funcSchema: []string{""}, funcName: []string{"no_such_function"},
+			typeSchema: []string{""}, typeName: []string{"no_such_function"}}
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := c.probe(ctx, p); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 
 	b.Run("Load", func(b *testing.B) {
 		b.ReportAllocs()

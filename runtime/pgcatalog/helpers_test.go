@@ -104,7 +104,12 @@ func (c *counting) QueryRow(ctx context.Context, sql string, args ...any) pgx.Ro
 
 func pool(t testing.TB, dsn string) *pgxpool.Pool {
 	t.Helper()
-	p, err := pgxpool.New(context.Background(), dsn)
+	cfg, err := pgxpool.ParseConfig(dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ConfigurePool(cfg)
+	p, err := pgxpool.NewWithConfig(context.Background(), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
