@@ -52,7 +52,7 @@ const DefaultRefreshInterval = 2 * time.Second
 
 // DefaultMaxNames bounds each lazily filled name cache (relations, types).
 // The fingerprint query probes every cached name, so its cost grows with
-// this bound (about 5 µs per name on the reference machine).
+// this bound (about 15 µs per name on the development machine under load).
 const DefaultMaxNames = 1000
 
 // Config configures a Catalog.

@@ -68,14 +68,17 @@ type Result struct {
 }
 
 // Judge resolves r's names the way the backend would, from the backend's
-// own catalog. It loads the snapshot on first use and checks the
-// backend's fingerprint when the snapshot is older than RefreshInterval;
-// when a function, operator or relation is unknown to a snapshot checked
-// before this call, it checks again at once, so an object created by
-// another client is seen even within RefreshInterval (except a new
-// overload of a name already known; see the package documentation).
-// Errors wrap ErrUnavailable (the catalog could not be read) or ErrName (a
-// name PostgreSQL could not accept either); the caller denies.
+// own catalog. It loads the snapshot on first use and checks the backend's
+// fingerprint when the snapshot is older than RefreshInterval. When the
+// result rests on the absence of a function, operator or relation from a
+// snapshot checked before this call, it probes the backend for those names
+// and, if one now exists, reloads and judges again: an object another
+// client created a moment ago is seen (a new overload of a known name is
+// not; see the package documentation). Judge is safe for concurrent use;
+// r is not modified.
+//
+// Errors wrap ErrUnavailable (the catalog could not be read, ctx ended) or
+// ErrName (a name PostgreSQL could not accept either); the caller denies.
 func (c *Catalog) Judge(ctx context.Context, r *Request) (Result, error) {
 	if r == nil {
 		r = &Request{}
