@@ -136,6 +136,11 @@ func TestJudge(t *testing.T) {
 			tables:    []string{"pg_catalog.pg_class"},
 			functions: []string{"public.celsius_to_numeric(celsius)", "public.celsius_to_text(celsius)"}},
 	}, {
+		name:   "user-created cast with a built-in function applies to every statement",
+		groups: []string{"builtin-cast-function"},
+		req:    Request{Functions: []string{"lower"}},
+		want:   want{grant: []string{"pg_catalog.lo_import"}, opaque: true},
+	}, {
 		name:   `"$user" schema holds a same-named table`,
 		groups: []string{"user-schema", "role-schema"},
 		req:    Request{Tables: []string{"customers", "orders", "public.customers"}},

@@ -102,6 +102,27 @@ func TestUnknownNameChecksAtOnce(t *testing.T) {
 	if !slices.Equal(r.NeedGrant, []string{"public.customer_ssn"}) || r.Unknown != nil {
 		t.Fatalf("after creation, same instant: %+v", r)
 	}
+
+	// The same for an operator.
+	opReq := Request{Operators: []string{"###"}}
+	if r := judge(t, c, opReq); !slices.Equal(r.Unknown, []string{"###"}) {
+		t.Fatalf("operator before: %+v", r)
+	}
+	testdb.Exec(t, dsn, fixture(t, "operator")...)
+	if r := judge(t, c, opReq); !slices.Equal(r.NeedGrant, []string{"public.hash_combine"}) || r.Unknown != nil {
+		t.Fatalf("operator after creation, same instant: %+v", r)
+	}
+
+	// A name that stays unknown costs a probe, not a reload.
+	loads := q.loads.Load()
+	for range 3 {
+		if r := judge(t, c, Request{Functions: []string{"still_missing"}}); !slices.Equal(r.Unknown, []string{"still_missing"}) {
+			t.Fatalf("still missing: %+v", r)
+		}
+	}
+	if q.loads.Load() != loads {
+		t.Fatalf("an unknown name caused %d reloads", q.loads.Load()-loads)
+	}
 }
 
 // A relation the cache says is missing is checked again at once too; a

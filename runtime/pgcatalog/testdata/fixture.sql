@@ -90,3 +90,8 @@ CREATE FUNCTION evil.current_schemas(boolean) RETURNS name[] LANGUAGE plpgsql AS
 CREATE FUNCTION evil.pg_get_userbyid(oid) RETURNS name LANGUAGE plpgsql AS 'BEGIN RAISE EXCEPTION ''hijacked pg_get_userbyid''; END';
 CREATE TABLE evil.pg_proc (oid oid, proname name);
 CREATE TABLE evil.pg_class (oid oid, relname name);
+
+-- group: builtin-cast-function
+-- A cast a superuser created with a built-in function: assigning a text
+-- to an oid column would read a server file into a large object.
+CREATE CAST (text AS oid) WITH FUNCTION pg_catalog.lo_import(text) AS ASSIGNMENT;
