@@ -105,20 +105,20 @@
 //
 // Measured with BenchmarkCatalog on a database with 1,000 user functions
 // and 10,000 tables (40,000 pg_class rows) on the development machine: 2
-// shared cores under a load average of 9 to 12, where a SELECT 1 round
+// shared cores under a load average of 9 to 14, where a SELECT 1 round
 // trip took 85 to 190 µs; PostgreSQL 15 on the same host; pool prepared
-// with ConfigurePool.
+// with ConfigurePool. Ranges are over three runs.
 //
 //   - Judge on a warm snapshot, names cached: 2 to 8 µs, 3 to 7
 //     allocations, no query.
 //   - Fingerprint check (once per RefreshInterval when Judge is called):
-//     about 4 ms with no cached names, 7 to 8 ms with 100, 15 to 20 ms with
-//     1,000 (the cost grows by about 15 µs per cached name). With the
-//     default 2 s interval that is 0.2% to 1% of one backend core.
-//   - Probe for an absent name: 0.3 to 0.4 ms (about 2 ms without
-//     ConfigurePool).
-//   - Relation lookup, 10 names in one batch: 0.4 to 0.5 ms.
-//   - Full load: 40 to 70 ms, 1.2 MB allocated (the built-in names are
+//     4 to 6 ms with no cached names, 7 to 11 ms with 100, 15 to 23 ms
+//     with 1,000 (about 15 µs more per cached name). With the default 2 s
+//     interval that is 0.2% to 1% of one backend core.
+//   - Probe for an absent name: 0.3 to 1.3 ms (2 to 8 ms without
+//     ConfigurePool, replanned every time).
+//   - Relation lookup, 10 names in one batch: 0.3 to 0.9 ms.
+//   - Full load: 40 to 90 ms, 1.2 MB allocated (the built-in names are
 //     most of it).
 //
 // # Limits
