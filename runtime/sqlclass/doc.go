@@ -19,6 +19,12 @@
 //     holds only comments or whitespace yields zero statements and no error.
 //   - Classification never panics on any input: every node of the parse tree
 //     is checked before use, and nesting beyond MaxDepth is an error.
+//   - No client text reaches libpg_query's C code (Parse, and Normalize for
+//     cache keys) before a linear Go pre-scan (nestingBound) has bounded
+//     the depth of the tree it would build: the C code recurses on the
+//     thread's stack, where an overflow kills the process. Texts over
+//     PostgresConfig.MaxNesting are rejected with a *NestingError
+//     (ErrTooComplex). See DefaultMaxNesting for the measured thresholds.
 //   - Reporting errs on the side of more: a name that could be a table is
 //     reported as a table; a column that cannot be attributed to one relation
 //     is reported as "?.column" and, in OutputColumns, carries every relation

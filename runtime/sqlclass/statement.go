@@ -21,7 +21,8 @@ var (
 	// ErrTooLarge is returned for query strings beyond the configured bound.
 	ErrTooLarge = errors.New("SQL text too large")
 	// ErrTooComplex is returned when the parse tree nests deeper than
-	// MaxDepth.
+	// MaxDepth, or when the pre-scan estimates that it would nest deeper
+	// than PostgresConfig.MaxNesting (then the error is a *NestingError).
 	ErrTooComplex = errors.New("SQL statement too deeply nested")
 )
 
