@@ -69,6 +69,19 @@ func (e *NestingError) Error() string {
 // Unwrap makes errors.Is(err, ErrTooComplex) true.
 func (e *NestingError) Unwrap() error { return ErrTooComplex }
 
+// CheckNesting returns a *NestingError if libpg_query could build a parse
+// tree deeper than limit levels for sql (limit <= 0 means
+// DefaultMaxNesting, and limits above MaxNestingLimit are lowered to it).
+// Classify and the Cache call it themselves; any other code that hands
+// untrusted text to pg_query (Parse, Normalize, Fingerprint, ...) must
+// call it first. It runs in linear time and does not allocate.
+func CheckNesting(sql string, limit int) error {
+	if limit <= 0 {
+		limit = DefaultMaxNesting
+	}
+	return checkNesting(sql, min(limit, MaxNestingLimit))
+}
+
 // checkNesting returns a *NestingError when the text's estimated depth
 // exceeds limit.
 func checkNesting(sql string, limit int) error {

@@ -261,6 +261,15 @@ func TestNestingError(t *testing.T) {
 	if !strings.Contains(err.Error(), "50") || !strings.Contains(err.Error(), itoa(ne.Estimate)) {
 		t.Fatalf("error text %q lacks the estimate or the limit", err)
 	}
+	if err := CheckNesting("SELECT 1"+strings.Repeat("+1", 25_000), 0); !errors.Is(err, ErrTooComplex) {
+		t.Errorf("CheckNesting of the attack: %v", err)
+	}
+	if err := CheckNesting("SELECT 1"+strings.Repeat("+1", 3_000), 1<<30); !errors.Is(err, ErrTooComplex) {
+		t.Errorf("CheckNesting above MaxNestingLimit: %v", err)
+	}
+	if err := CheckNesting("SELECT lower(email) FROM customers WHERE id = 1", 0); err != nil {
+		t.Errorf("CheckNesting of a plain query: %v", err)
+	}
 	for _, bad := range []int{-1, MaxNestingLimit + 1} {
 		if _, err := NewPostgres(PostgresConfig{MaxNesting: bad}); err == nil {
 			t.Errorf("MaxNesting %d accepted", bad)
