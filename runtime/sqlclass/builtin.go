@@ -5,6 +5,8 @@ import (
 	"strings"
 )
 
+//go:generate go test -run TestBuiltinFunctionsCatalog -update-functions .
+
 // builtinFunctionsFile is the allow-list of built-in functions that only
 // read, one name per line after a header of '#' lines. It is generated
 // from PostgreSQL 15's catalog; see internal/funclist for the rules, the

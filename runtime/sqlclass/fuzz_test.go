@@ -46,6 +46,9 @@ func FuzzClassify(f *testing.F) {
 	} {
 		f.Add(s)
 	}
+	for _, s := range deepSeeds() {
+		f.Add(s)
+	}
 	if files, err := filepath.Glob("testdata/classify/*.sql"); err == nil {
 		for _, file := range files {
 			if data, err := os.ReadFile(file); err == nil {
