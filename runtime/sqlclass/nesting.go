@@ -289,8 +289,9 @@ const (
 //
 // Every doubt is resolved towards a larger bound: a token that creates no
 // node is still counted (SELECT * counts its operator, IN SCHEMA its IN);
-// a keyword after '.' or AS (t.and, SELECT 1 AS or) is a column name or
-// label and ends nothing, but CASE or BEGIN ATOMIC there still opens a
+// a word after '.' is a field name whatever it spells (t.and, t.case);
+// OR, AND, WHEN, THEN, ELSE and END right after AS are a label (SELECT 1
+// AS or) and end nothing, while CASE and BEGIN ATOMIC there still open a
 // group; an END that closes nothing is ignored; a group left open is
 // closed at the end; a ')' or ']' closes any CASE or BEGIN ATOMIC left
 // open inside its group (a syntax error for the parser).
