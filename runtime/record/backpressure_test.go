@@ -468,11 +468,12 @@ func TestReserveFIFO(t *testing.T) {
 func TestReserveSessionCapDoesNotBlockOthers(t *testing.T) {
 	t.Parallel()
 	st := openSQLite(t)
-	r, done := newRecorder(t, record.Config{Store: st, QueueSize: 8, SessionQueue: 2})
+	// b's header may still be queued (one slot): b has room for 2 more.
+	r, done := newRecorder(t, record.Config{Store: st, QueueSize: 8, SessionQueue: 3})
 	a, b := start(t, r, "a"), start(t, r, "b")
 	hooks := installHook(r)
 	ctx := t.Context()
-	resA, err := a.Reserve(ctx, 2)
+	resA, err := a.Reserve(ctx, 3)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -487,9 +488,9 @@ func TestReserveSessionCapDoesNotBlockOthers(t *testing.T) {
 	}()
 	hooks.waitFor(t, "wait-session "+a.ID(), aWaits+1)
 	// b is served at once although a waits ahead of it.
-	resB, err := b.Reserve(ctx, 2)
+	resB, err := b.TryReserve(2)
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("TryReserve of b while a waits for its own cap: %v", err)
 	}
 	if err := resB.Record(command("b", 0)); err != nil {
 		t.Fatal(err)
@@ -618,7 +619,9 @@ func TestCloseWithOpenReservations(t *testing.T) {
 	got := make(chan error, 1)
 	waits := hooks.count("wait-session")
 	go func() {
-		_, err := sr.Reserve(ctx, 1)
+		// Three slots stay reserved after the two events are written:
+		// this waits until Close.
+		_, err := sr.Reserve(ctx, 4)
 		got <- err
 	}()
 	hooks.waitFor(t, "wait-session", waits+1)
@@ -758,6 +761,12 @@ func TestReservationMisuse(t *testing.T) {
 	full, err := sr.Reserve(ctx, 2)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if _, err := sr.TryReserve(3); !errors.Is(err, record.ErrWouldWait) {
+		t.Fatalf("TryReserve over the session cap: %v, want ErrWouldWait", err)
+	}
+	if _, err := sr.TryReserve(5); !errors.Is(err, record.ErrInvalid) {
+		t.Fatalf("TryReserve(5): %v, want ErrInvalid", err)
 	}
 	hooks := installHook(r)
 	wctx, wcancel := context.WithCancel(ctx)

@@ -90,6 +90,29 @@ func (sr *SessionRecorder) Reserve(ctx context.Context, n int) (*Reservation, er
 	return &Reservation{sr: sr, n: n}, nil
 }
 
+// TryReserve is Reserve without waiting: when the slots cannot be granted
+// at once (the caps are reached, or other sessions wait ahead for the
+// global cap) it returns ErrWouldWait and takes no place in the queue.
+// Its other errors are Reserve's. A proxy uses it to find out that it is
+// about to block, so it can first make the backend send what it holds
+// (for PostgreSQL, a Flush), whose outcomes free the session's slots.
+func (sr *SessionRecorder) TryReserve(n int) (*Reservation, error) {
+	r := sr.r
+	if n < 1 || n > r.cfg.SessionQueue {
+		return nil, fmt.Errorf("%w: reserve %d events: must be between 1 and %d", ErrInvalid, n, r.cfg.SessionQueue)
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if err := r.refuseLocked(sr, false); err != nil {
+		return nil, err
+	}
+	if !r.fitsLocked(sr, n) || r.globalWaiterLocked() {
+		return nil, ErrWouldWait
+	}
+	r.takeLocked(sr, n)
+	return &Reservation{sr: sr, n: n}, nil
+}
+
 // MaxReserve is the largest n Reserve accepts: Config.SessionQueue.
 func (r *Recorder) MaxReserve() int { return r.cfg.SessionQueue }
 
