@@ -81,7 +81,7 @@ func (sr *SessionRecorder) Reserve(ctx context.Context, n int) (*Reservation, er
 	if n < 1 || n > sr.r.cfg.SessionQueue {
 		return nil, fmt.Errorf("%w: reserve %d events: must be between 1 and %d", ErrInvalid, n, sr.r.cfg.SessionQueue)
 	}
-	if err := sr.r.acquire(sr, n, false, ctx.Done(), nil); err != nil {
+	if err := sr.r.acquire(sr, n, false, ctx.Done(), 0); err != nil {
 		if errors.Is(err, errWaitEnded) {
 			return nil, fmt.Errorf("record: reserve: %w", context.Cause(ctx))
 		}
@@ -185,9 +185,10 @@ func (res *Reservation) Remaining() int {
 
 // acquire takes n slots for sr, waiting in the FIFO list until they are
 // granted, the wait is refused (closed, store failing, session ended), done
-// is closed or timeout fires (errWaitEnded). end is set for the session's
-// own End, which may acquire after the session stopped taking events.
-func (r *Recorder) acquire(sr *SessionRecorder, n int, end bool, done <-chan struct{}, timeout <-chan time.Time) error {
+// is closed or, if timeout is positive, timeout has passed on the clock
+// (errWaitEnded). end is set for the session's own End, which may acquire
+// after the session stopped taking events.
+func (r *Recorder) acquire(sr *SessionRecorder, n int, end bool, done <-chan struct{}, timeout time.Duration) error {
 	r.mu.Lock()
 	if err := r.refuseLocked(sr, end); err != nil {
 		r.mu.Unlock()
@@ -215,6 +216,10 @@ func (r *Recorder) acquire(sr *SessionRecorder, n int, end bool, done <-chan str
 		r.mu.Unlock()
 		return nil
 	}
+	var timer <-chan time.Time
+	if timeout > 0 {
+		timer = r.cfg.Clock.After(timeout)
+	}
 	if r.testHook != nil {
 		r.testHook([...]string{waitGlobal: "wait-global", waitSession: "wait-session"}[kind], sr)
 	}
@@ -227,7 +232,7 @@ func (r *Recorder) acquire(sr *SessionRecorder, n int, end bool, done <-chan str
 	select {
 	case <-w.ready:
 	case <-done:
-	case <-timeout:
+	case <-timer:
 	}
 	r.m.waitSeconds.Observe(time.Since(start).Seconds())
 	r.mu.Lock()

@@ -741,7 +741,7 @@ func (r *Recorder) StartSession(ctx context.Context, s *Session) (*SessionRecord
 	}
 	sr := &SessionRecorder{r: r, s: cp, prev: head}
 	hdr := &cp // the writer's copy; sr.s is the recorder's
-	if err := r.acquire(sr, 1, false, ctx.Done(), nil); err != nil {
+	if err := r.acquire(sr, 1, false, ctx.Done(), 0); err != nil {
 		if errors.Is(err, errWaitEnded) {
 			return nil, fmt.Errorf("record: start session: %w", context.Cause(ctx))
 		}
@@ -851,7 +851,7 @@ func (sr *SessionRecorder) End(reason string) error {
 	r.mu.Unlock()
 	sr.mu.Unlock()
 
-	err := r.acquire(sr, 1, true, nil, r.cfg.Clock.After(r.cfg.CloseTimeout))
+	err := r.acquire(sr, 1, true, nil, r.cfg.CloseTimeout)
 	if err != nil && !errors.Is(err, ErrClosed) {
 		// Waited CloseTimeout, or the store is failing: the end event is
 		// queued past the caps rather than lost.

@@ -748,9 +748,15 @@ func testRecorderRoundTrip(t *testing.T, s record.Backend) {
 }
 
 func testRecorderLoad(t *testing.T, s record.Backend) {
-	const sessions, perSession = 50, 2000
+	sessions, perSession := 50, 2000
+	if raceEnabled {
+		perSession = 200
+	}
 	ctx := ctxT(t)
-	r := newRecorder(t, record.Config{Store: s}) // default queue and batch sizes
+	// Default queue and batch sizes. The queue is full when Close flushes
+	// it; the generous deadline lets slow machines (the race detector
+	// slows the stores about tenfold) write it, which is what is tested.
+	r := newRecorder(t, record.Config{Store: s, CloseTimeout: 2 * time.Minute})
 	done := runRecorder(t, r)
 	ids := make([]string, sessions)
 	accepted := make([][]int, sessions)
@@ -831,7 +837,10 @@ func testRecorderLoad(t *testing.T, s record.Backend) {
 // that they wait for the store again and again: nothing may be refused or
 // lost, and every chain must verify.
 func testRecorderReserveLoad(t *testing.T, s record.Backend) {
-	const sessions, perSession = 20, 500
+	sessions, perSession := 20, 500
+	if raceEnabled {
+		perSession = 100
+	}
 	ctx := ctxT(t)
 	r := newRecorder(t, record.Config{Store: s, QueueSize: 64, SessionQueue: 16, BatchSize: 32})
 	done := runRecorder(t, r)
@@ -885,7 +894,7 @@ func testRecorderReserveLoad(t *testing.T, s record.Backend) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if last := evs[len(evs)-1]; last.Kind != record.KindEnd || last.Seq != perSession+1 {
+		if last := evs[len(evs)-1]; last.Kind != record.KindEnd || last.Seq != int64(perSession+1) {
 			t.Fatalf("session %s: last event %+v", id, last)
 		}
 	}
