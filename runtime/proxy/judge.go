@@ -334,10 +334,10 @@ func (s *Session) RequestApprovals(ctx context.Context, items []ApprovalItem, re
 			got, err := s.p.cfg.Approvals.Wait(wctx, m.id)
 			cancel()
 			if err == nil {
-				s.recordApproval(got, "approved")
+				s.recordApproval(ctx, got, "approved")
 				continue
 			}
-			s.recordApproval(got, err.Error())
+			s.recordApproval(ctx, got, err.Error())
 			return &DeniedError{
 				Code: CodeInsufficientPrivilege, Err: errors.Join(ErrDenied, err), Revision: revision, RuleIDs: m.ruleIDs,
 				Message: "gatehouse denied the command: approval " + m.id + " was not granted: " + err.Error(),
