@@ -37,9 +37,12 @@ type Judgment struct {
 	// gateway cannot see (functions defined in the database): every output
 	// column is then treated as derived from every masked column.
 	Opaque bool
-	// Facts are the facts the decision was made on (recorded with the
+	// Facts are the SQL facts the decision was made on (recorded with the
 	// event, replayed by conformance).
 	Facts SQLFacts
+	// Other, when set, is recorded instead of Facts: the facts of a
+	// command of another protocol (see JudgeCommand).
+	Other any
 }
 
 // Resolution is what the protocol layer learned from the backend about the
@@ -139,6 +142,39 @@ func (s *Session) judge(st *sqlclass.Statement, res *Resolution) Judgment {
 			}
 		}
 	}
+	return j
+}
+
+// JudgeCommand decides a command of a protocol other than SQL (SSH,
+// HTTP, Kubernetes): set fills that protocol's facts into the engine
+// request; recorded is what the event records as the command's facts (and
+// what conformance replays). It is called by one goroutine per session.
+func (s *Session) JudgeCommand(set func(*engine.Request), recorded any) Judgment {
+	start := time.Now()
+	eng := s.p.cfg.Engine()
+	j := Judgment{Other: recorded}
+	if eng != nil {
+		j.Revision = eng.Bundle().Manifest.Revision
+	}
+	pr := s.Identity()
+	req := engine.Request{Identity: pr.Name, Groups: pr.Groups, Resource: s.resource.Name, Time: s.p.cfg.Clock()}
+	set(&req)
+	d := &s.decision
+	eng.Decide(&req, d)
+	j.Effect, j.Reason, j.MaxRows = d.Effect, d.Reason, d.MaxRows
+	j.RuleIDs = append([]string(nil), d.RuleIDs...)
+	j.Masks = append([]*bundle.MaskSpec(nil), d.Masks...)
+	j.Approval = d.Approval
+	if d.Effect == bundle.EffectDeny {
+		detail := "bundle revision " + d.BundleRevision
+		if len(d.RuleIDs) > 0 {
+			detail = "rule " + strings.Join(d.RuleIDs, ", ") + "; " + detail
+		}
+		j.Denied = &DeniedError{Code: CodeInsufficientPrivilege, Message: "gatehouse denied the command: " + d.Reason, Detail: detail,
+			RuleIDs: append([]string(nil), d.RuleIDs...), Revision: d.BundleRevision, Err: ErrDenied}
+	}
+	s.p.m.decideDur.Observe(time.Since(start).Seconds())
+	s.p.m.decisions.WithLabelValues(string(s.resource.Type), string(j.Effect)).Inc()
 	return j
 }
 

@@ -147,6 +147,9 @@ func (s *Session) Event(text string, j *Judgment) record.Event {
 		Effect: string(j.Effect), RuleIDs: append([]string(nil), j.RuleIDs...), BundleRevision: j.Revision,
 		Reason: j.Reason, Masked: len(j.Masks) > 0, Facts: mustJSON(j.Facts),
 	}
+	if j.Other != nil {
+		ev.Facts = mustJSON(j.Other)
+	}
 	if j.Denied != nil {
 		ev.Reason = j.Denied.Message
 		if j.Denied.Detail != "" {
