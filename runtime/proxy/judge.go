@@ -10,6 +10,7 @@ import (
 
 	"github.com/gatehouse/gatehouse/runtime/bundle"
 	"github.com/gatehouse/gatehouse/runtime/engine"
+	"github.com/gatehouse/gatehouse/runtime/mask"
 	"github.com/gatehouse/gatehouse/runtime/sqlclass"
 )
 
@@ -113,6 +114,10 @@ func (s *Session) judge(st *sqlclass.Statement, res *Resolution) Judgment {
 		j.Denied = s.denial(d, st)
 		return j
 	}
+	if derr := predicateGuard(j.Masks, st, j.Revision); derr != nil {
+		j.Effect, j.Denied, j.Reason, j.Masks, j.Approval = bundle.EffectDeny, derr, derr.Message, nil, nil
+		return j
+	}
 	if st.Locking && facts.Kind != "lock" {
 		// Row locks are writes: the statement needs a grant for "lock" on
 		// the same tables as well as for its own kind, and a rule that
@@ -143,6 +148,24 @@ func (s *Session) judge(st *sqlclass.Statement, res *Resolution) Judgment {
 		}
 	}
 	return j
+}
+
+// predicateGuard refuses a statement whose conditions, grouping or ordering
+// use a column masked by a spec with predicates "deny".
+func predicateGuard(masks []*bundle.MaskSpec, st *sqlclass.Statement, revision string) *DeniedError {
+	for _, m := range masks {
+		if m == nil || m.Predicates != "deny" {
+			continue
+		}
+		for _, c := range st.FilterColumns {
+			if mask.Covers(m, c) {
+				return &DeniedError{Code: CodeInsufficientPrivilege, Err: ErrDenied, Revision: revision,
+					Message: fmt.Sprintf("gatehouse denied %s: it filters, groups or sorts on %s, a masked column, and conditions on masked columns would reveal their values", strings.ToUpper(st.Kind), c),
+					Hint:    "Select the rows by other columns; the masked column can still be returned (masked)."}
+			}
+		}
+	}
+	return nil
 }
 
 // JudgeCommand decides a command of a protocol other than SQL (SSH,
