@@ -14,7 +14,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
+	gosync "sync"
 	"testing"
 	"time"
 
@@ -32,7 +32,7 @@ import (
 
 // syncBuffer is a goroutine-safe log sink.
 type syncBuffer struct {
-	mu  sync.Mutex
+	mu  gosync.Mutex
 	buf bytes.Buffer
 }
 
@@ -139,7 +139,7 @@ func startGateway(t *testing.T, opts gatewayOptions) *gateway {
 	}
 	done := make(chan error, 1)
 	go func() { done <- srv.Run(ctx) }()
-	var once sync.Once
+	var once gosync.Once
 	g.stop = func() {
 		once.Do(func() {
 			cancel()
@@ -249,7 +249,7 @@ func (g *gateway) connect(t *testing.T, ctx context.Context, identity string, no
 	t.Helper()
 	cfg := g.connConfig(t, identity)
 	if notices != nil {
-		var mu sync.Mutex
+		var mu gosync.Mutex
 		cfg.OnNotice = func(_ *pgconn.PgConn, n *pgconn.Notice) {
 			mu.Lock()
 			*notices = append(*notices, n.Message, n.Detail, n.Hint, n.Where)
@@ -302,12 +302,16 @@ var sampleSecrets = []string{
 	"4111111111111111", "5500005555555559", "340000000000009", "6011000000000004", "3530111333300000",
 }
 
-// forbidden returns every form of the secrets that must never reach an
+// forbidden returns every form of the secrets of demo.SampleSQL that must
+// never reach an agent (see forbiddenForms).
+func forbidden() map[string]string { return forbiddenForms(sampleSecrets) }
+
+// forbiddenForms returns every form of secrets that must never reach an
 // agent: the values, their case variants, reversals, hex (bytea output),
-// base64, and MD5/SHA digests as hex.
-func forbidden() map[string]string {
+// base64, and MD5 digests as hex.
+func forbiddenForms(secrets []string) map[string]string {
 	out := map[string]string{}
-	for _, s := range sampleSecrets {
+	for _, s := range secrets {
 		add := func(form, v string) { out[strings.ToLower(v)] = s + " (" + form + ")" }
 		add("value", s)
 		add("reversed", reverse(s))
