@@ -211,7 +211,7 @@ func (r *stepResult) String() string { return clip(strings.Join(r.trace, " "), 1
 
 // stepTimeout bounds how long one step may wait for its answers: a hang
 // fails the case instead of the whole test binary.
-const stepTimeout = 20 * time.Second
+const stepTimeout = 10 * time.Second
 
 // errHang reports a step whose answers did not all arrive.
 var errHang = errors.New("no complete answer within the step deadline (hang)")
