@@ -36,6 +36,8 @@ type Hooks struct {
 	Notice string
 	// Unavailable, when set, is returned by Reserve (a failing recorder).
 	Unavailable error
+	// NoHistory keeps no texts or results (for memory tests).
+	NoHistory bool
 	// MaxRows limits the rows of every masked result (needs MaskColumn).
 	MaxRows int64
 
@@ -50,7 +52,7 @@ func (h *Hooks) Authenticate(_ context.Context, req pg.AuthRequest) (pg.Session,
 	if h.Token == "" || req.Token != h.Token {
 		return nil, errors.New("token rejected")
 	}
-	s := &Session{h: h, Req: req}
+	s := &Session{h: h, Req: req, ended: make(chan struct{})}
 	s.Req.Token = "" // never keep it
 	h.mu.Lock()
 	h.sessions = append(h.sessions, s)
@@ -77,6 +79,8 @@ type Session struct {
 	denied    []Denial
 	approvals []pg.ApprovalItem
 	closed    bool
+	ended     chan struct{}
+	endErr    error
 }
 
 var _ pg.Session = (*Session)(nil)
@@ -100,10 +104,12 @@ func (s *Session) Classify(sql string) ([]sqlclass.Statement, error) {
 
 // Judge implements pg.Session: markers in text decide.
 func (s *Session) Judge(_ context.Context, text string, _ *sqlclass.Statement) pg.Verdict {
-	s.mu.Lock()
-	s.checked = append(s.checked, text)
-	s.mu.Unlock()
 	h := s.h
+	if !h.NoHistory {
+		s.mu.Lock()
+		s.checked = append(s.checked, text)
+		s.mu.Unlock()
+	}
 	if h.DenyMarker != "" && strings.Contains(text, h.DenyMarker) {
 		return pg.Verdict{Err: h.DenyErr, Ref: text}
 	}
@@ -158,6 +164,9 @@ func (sl slots) Record(v *pg.Verdict, res pg.CommandResult) {
 			res.Text = t
 		}
 	}
+	if sl.s.h.NoHistory {
+		return
+	}
 	sl.s.mu.Lock()
 	sl.s.results = append(sl.s.results, res)
 	sl.s.mu.Unlock()
@@ -170,6 +179,27 @@ func (s *Session) Deny(_ context.Context, text string, _ *pg.Verdict, err error)
 	s.mu.Lock()
 	s.denied = append(s.denied, Denial{Text: text, Err: err})
 	s.mu.Unlock()
+}
+
+// End makes the session end with err (as a revocation would).
+func (s *Session) End(err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.endErr != nil {
+		return
+	}
+	s.endErr = err
+	close(s.ended)
+}
+
+// Ended implements pg.Session.
+func (s *Session) Ended() <-chan struct{} { return s.ended }
+
+// EndReason implements pg.Session.
+func (s *Session) EndReason() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.endErr
 }
 
 // Close implements pg.Session.
