@@ -14,7 +14,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	gosync "sync"
+	"sync"
 	"testing"
 	"time"
 
@@ -32,7 +32,7 @@ import (
 
 // syncBuffer is a goroutine-safe log sink.
 type syncBuffer struct {
-	mu  gosync.Mutex
+	mu  sync.Mutex
 	buf bytes.Buffer
 }
 
@@ -149,7 +149,7 @@ func startGateway(t *testing.T, opts gatewayOptions) *gateway {
 	}
 	done := make(chan error, 1)
 	go func() { done <- srv.Run(ctx) }()
-	var once gosync.Once
+	var once sync.Once
 	g.stop = func() {
 		once.Do(func() {
 			cancel()
@@ -292,7 +292,7 @@ func (g *gateway) connect(t *testing.T, ctx context.Context, identity string, no
 	t.Helper()
 	cfg := g.connConfig(t, identity)
 	if notices != nil {
-		var mu gosync.Mutex
+		var mu sync.Mutex
 		cfg.OnNotice = func(_ *pgconn.PgConn, n *pgconn.Notice) {
 			mu.Lock()
 			*notices = append(*notices, n.Message, n.Detail, n.Hint, n.Where)

@@ -49,7 +49,7 @@ func closeS(name string) *pgproto3.Close { return &pgproto3.Close{ObjectType: 'S
 
 func closeP(name string) *pgproto3.Close { return &pgproto3.Close{ObjectType: 'P', Name: name} }
 
-func sync() *pgproto3.Sync { return &pgproto3.Sync{} }
+func syncMsg() *pgproto3.Sync { return &pgproto3.Sync{} }
 
 // fcall is a FunctionCall of the function with OID oid and text arguments.
 func fcall(oid uint32, args ...string) *pgproto3.FunctionCall {
@@ -64,7 +64,7 @@ func fcall(oid uint32, args ...string) *pgproto3.FunctionCall {
 // extended is sql run through the extended protocol in the unnamed
 // statement and portal: Parse, Bind, Describe, Execute, Sync.
 func extended(sql string, params ...string) []pgproto3.FrontendMessage {
-	return []pgproto3.FrontendMessage{parse("", sql), bind("", "", params...), describeP(""), execute(""), sync()}
+	return []pgproto3.FrontendMessage{parse("", sql), bind("", "", params...), describeP(""), execute(""), syncMsg()}
 }
 
 // want is what one step must end with.

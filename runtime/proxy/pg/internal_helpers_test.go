@@ -67,6 +67,10 @@ func (allowSession) Reserve(context.Context, int) (Slots, error)   { return noSl
 func (allowSession) Deny(context.Context, string, *Verdict, error) {}
 func (allowSession) Close()                                        {}
 
+// Ended never fires: the policy side never ends these sessions.
+func (allowSession) Ended() <-chan struct{} { return nil }
+func (allowSession) EndReason() error       { return nil }
+
 type noSlots struct{}
 
 func (noSlots) Record(*Verdict, CommandResult) {}
