@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -107,9 +108,11 @@ INSERT INTO %[1]s.customers VALUES (1, 'Shadow', 'x@example.com', '000-00-0000',
 // drops it if the gateway let it through (origins are cluster-wide).
 const replicationOrigin = "gatehouse_e2e_origin"
 
-// probeSetting is the placeholder setting ALTER SYSTEM cases try to write;
-// cleanup resets it if the gateway let it through.
-const probeSetting = "gatehouse_e2e.probe"
+// probeSetting is the setting ALTER SYSTEM cases try to write, always to
+// its default value ('none'), so that the cluster behaves the same even if
+// it were reloaded; cleanup removes it from postgresql.auto.conf if it was
+// not there before.
+const probeSetting = "track_functions"
 
 // wireEnv is one gateway prepared for the cases.
 type wireEnv struct {
@@ -126,19 +129,23 @@ type wireEnv struct {
 
 // notifications collects what a listener received.
 type notifications struct {
-	ch chan string
+	mu  sync.Mutex
+	got []string
 }
 
+func (n *notifications) add(s string) {
+	n.mu.Lock()
+	n.got = append(n.got, s)
+	n.mu.Unlock()
+}
+
+// drain returns what arrived since the last drain.
 func (n *notifications) drain() []string {
-	var out []string
-	for {
-		select {
-		case s := <-n.ch:
-			out = append(out, s)
-		default:
-			return out
-		}
-	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	out := n.got
+	n.got = nil
+	return out
 }
 
 // listenChannels are the channels the cases notify on.
@@ -173,16 +180,13 @@ func newWireEnv(t *testing.T, ctx context.Context, shadow bool) *wireEnv {
 	}
 	// A listener elsewhere: nothing the agent does may reach it with a
 	// secret.
-	env.notified = &notifications{ch: make(chan string, 1024)}
+	env.notified = &notifications{}
 	lcfg, err := pgx.ParseConfig(g.adminDSN)
 	if err != nil {
 		t.Fatal(err)
 	}
 	lcfg.OnNotification = func(_ *pgconn.PgConn, n *pgconn.Notification) {
-		select {
-		case env.notified.ch <- n.Channel + ": " + n.Payload:
-		default:
-		}
+		env.notified.add(n.Channel + ": " + n.Payload)
 	}
 	env.listener, err = pgx.ConnectConfig(ctx, lcfg)
 	if err != nil {
@@ -205,6 +209,10 @@ func newWireEnv(t *testing.T, ctx context.Context, shadow bool) *wireEnv {
 		defer conn.Close(ctx)
 		_, _ = conn.Exec(ctx, "DROP OWNED BY "+pgx.Identifier{g.backendUser}.Sanitize())
 	})
+	var probeBefore int
+	if err := env.admin.QueryRow(ctx, "SELECT count(*) FROM pg_file_settings WHERE name = $1 AND sourcefile LIKE '%postgresql.auto.conf'", probeSetting).Scan(&probeBefore); err != nil {
+		t.Fatal(err)
+	}
 	t.Cleanup(func() {
 		// Cluster-wide leftovers of a case the gateway let through.
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -216,7 +224,7 @@ func newWireEnv(t *testing.T, ctx context.Context, shadow bool) *wireEnv {
 		defer conn.Close(ctx)
 		_, _ = conn.Exec(ctx, "SELECT pg_replication_origin_drop(roname) FROM pg_replication_origin WHERE roname = $1", replicationOrigin)
 		var n int
-		if conn.QueryRow(ctx, "SELECT count(*) FROM pg_file_settings WHERE name = $1", probeSetting).Scan(&n) == nil && n > 0 {
+		if conn.QueryRow(ctx, "SELECT count(*) FROM pg_file_settings WHERE name = $1 AND sourcefile LIKE '%postgresql.auto.conf'", probeSetting).Scan(&n) == nil && n > 0 && probeBefore == 0 {
 			_, _ = conn.Exec(ctx, "ALTER SYSTEM RESET "+probeSetting)
 		}
 	})
@@ -890,7 +898,7 @@ func wireCases(env *wireEnv) []wireCase {
 
 		{name: "ALTER ROLE SET", expect: denied, both: true, steps: []wireStep{Q(wantDenied, "ALTER ROLE CURRENT_USER SET search_path = pg_temp, public")}},
 		{name: "ALTER DATABASE SET", expect: denied, both: true, steps: []wireStep{Q(wantDenied, "ALTER DATABASE "+pgx.Identifier{env.db}.Sanitize()+" SET search_path = pg_temp, public")}},
-		{name: "ALTER SYSTEM SET", expect: denied, steps: []wireStep{Q(wantDenied, "ALTER SYSTEM SET "+probeSetting+" = 'x'")}},
+		{name: "ALTER SYSTEM SET", expect: denied, steps: []wireStep{Q(wantDenied, "ALTER SYSTEM SET "+probeSetting+" = 'none'")}},
 
 		// ---- Table resolution by the backend's search_path ("$user"). ----
 
@@ -1046,5 +1054,64 @@ func runWireCase(t *testing.T, ctx context.Context, env *wireEnv, c wireCase, st
 	after := env.stateSnapshot(t, ctx)
 	if d := diffSnapshots(before, after); len(d) > 0 {
 		t.Errorf("the database or server changed:\n  %s", strings.Join(d, "\n  "))
+	}
+}
+
+// TestStateSnapshotSeesChanges makes, as the superuser, each kind of change
+// the wire bypass table must detect, and checks that stateSnapshot reports
+// it in the part that covers it (and that an unchanged server reports
+// nothing).
+func TestStateSnapshotSeesChanges(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	env := newWireEnv(t, ctx, false)
+	role := pgx.Identifier{env.g.backendUser}.Sanitize()
+	db := pgx.Identifier{env.db}.Sanitize()
+	if d := diffSnapshots(env.stateSnapshot(t, ctx), env.stateSnapshot(t, ctx)); len(d) > 0 {
+		t.Fatalf("an unchanged server differs between two snapshots:\n  %s", strings.Join(d, "\n  "))
+	}
+	cases := []struct {
+		part       string
+		change     string
+		undo       string
+		systemWide bool // needs the probe setting absent from postgresql.auto.conf
+	}{
+		{part: "table public.orders", change: "UPDATE orders SET status = 'x' WHERE id = 1"},
+		{part: "relations", change: "CREATE TABLE snapshot_probe (x int)"},
+		{part: "functions", change: "CREATE FUNCTION snapshot_probe() RETURNS int LANGUAGE sql AS 'SELECT 1'"},
+		{part: "operators", change: "CREATE OPERATOR public.#@# (LEFTARG = int, RIGHTARG = int, FUNCTION = int4pl)"},
+		{part: "types", change: "CREATE TYPE snapshot_probe_t AS (x int)"},
+		{part: "large objects", change: "SELECT lo_create(0)"},
+		{part: "collations", change: `CREATE COLLATION snapshot_probe_c FROM "C"`},
+		{part: "replication origins", change: "SELECT pg_replication_origin_create('" + replicationOrigin + "')", undo: "SELECT pg_replication_origin_drop('" + replicationOrigin + "')"},
+		{part: "stats reset", change: "SELECT pg_stat_reset()"},
+		{part: "sequences", change: "SELECT nextval('orders_id_seq')"},
+		{part: "advisory locks", change: "SELECT pg_advisory_lock(4242)", undo: "SELECT pg_advisory_unlock(4242)"},
+		{part: "role and database settings", change: "ALTER ROLE " + role + " SET work_mem = '1234kB'"},
+		{part: "new connection settings", change: "ALTER DATABASE " + db + " SET statement_timeout = '12345s'"},
+		{part: "auto.conf", change: "ALTER SYSTEM SET " + probeSetting + " = 'none'", undo: "ALTER SYSTEM RESET " + probeSetting, systemWide: true},
+	}
+	var probeSet int
+	if err := env.admin.QueryRow(ctx, "SELECT count(*) FROM pg_file_settings WHERE name = $1 AND sourcefile LIKE '%postgresql.auto.conf'", probeSetting).Scan(&probeSet); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range cases {
+		if c.systemWide && probeSet > 0 {
+			t.Errorf("%s is already set in postgresql.auto.conf: the ALTER SYSTEM check cannot run on this server", probeSetting)
+			continue
+		}
+		before := env.stateSnapshot(t, ctx)
+		if _, err := env.admin.Exec(ctx, c.change); err != nil {
+			t.Fatalf("%s: %v", c.change, err)
+		}
+		after := env.stateSnapshot(t, ctx)
+		if c.undo != "" {
+			if _, err := env.admin.Exec(ctx, c.undo); err != nil {
+				t.Fatalf("%s: %v", c.undo, err)
+			}
+		}
+		if before[c.part] == after[c.part] {
+			t.Errorf("%s: the snapshot part %q did not change (%s)", c.change, c.part, clip(after[c.part], 200))
+		}
 	}
 }
