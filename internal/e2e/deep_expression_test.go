@@ -39,8 +39,8 @@ func TestDeepExpression(t *testing.T) {
 		return
 	}
 	for _, l := range strings.Split(text, "\n") {
-		if strings.Contains(l, "deep expression:") {
-			t.Log(strings.TrimSpace(l))
+		if _, msg, ok := strings.Cut(l, "deep expression: "); ok {
+			t.Log(msg)
 		}
 	}
 }
