@@ -90,9 +90,13 @@ type DevIssuerConfig struct {
 // RecordingConfig configures the recorder.
 type RecordingConfig struct {
 	// Store is "sqlite:PATH" or a postgres:// URL.
-	Store         string        `mapstructure:"store"`
-	FailClosed    bool          `mapstructure:"fail_closed"`
-	QueueSize     int           `mapstructure:"queue_size"`
+	Store      string `mapstructure:"store"`
+	FailClosed bool   `mapstructure:"fail_closed"`
+	QueueSize  int    `mapstructure:"queue_size"`
+	// SessionQueue bounds the events one session may have waiting to be
+	// written; a session past it is slowed (its client is not read) rather
+	// than allowed to fill QueueSize for everyone (default 1024).
+	SessionQueue  int           `mapstructure:"session_queue"`
 	BatchSize     int           `mapstructure:"batch_size"`
 	FlushInterval time.Duration `mapstructure:"flush_interval"`
 	SpoolDir      string        `mapstructure:"spool_dir"`
@@ -120,6 +124,12 @@ type PostgresConfig struct {
 	TLSCert    string `mapstructure:"tls_cert"`
 	TLSKey     string `mapstructure:"tls_key"`
 	RequireTLS bool   `mapstructure:"require_tls"`
+	// CatalogRefresh is how long the gateway uses what it read from a
+	// backend's catalog (user functions, operators, casts, where names
+	// resolve) before it checks for changes made by other clients
+	// (default 2s). Objects another client creates under a name the
+	// gateway did not know are seen at once; see runtime/pgcatalog.
+	CatalogRefresh time.Duration `mapstructure:"catalog_refresh"`
 }
 
 // ResourceConfig overrides where a policy resource lives, for environments

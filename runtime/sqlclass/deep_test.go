@@ -186,6 +186,14 @@ func TestDeepInputsBounded(t *testing.T) {
 			t.Errorf("%s: estimate %d within the limit", name, est)
 		}
 	}
+	// Each family's bound holds at a depth well past the limit (1,000
+	// repetitions parse safely even with 2 MiB thread stacks).
+	for name, gen := range deepFamilies {
+		bound, depth := checkBound(t, gen(1_000))
+		if depth < 1_000 && (name != "parens" || depth < 0) { // parentheses alone build no nodes
+			t.Errorf("%s: depth %d (bound %d), want a parse tree at least 1000 deep", name, depth, bound)
+		}
+	}
 	// The estimate grows with every repetition, so the smallest rejected
 	// repetition of each family is far below its crash threshold.
 	for name, gen := range deepFamilies {

@@ -2,6 +2,7 @@ package sqlclass
 
 import (
 	"errors"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strings"
@@ -275,4 +276,116 @@ func TestNestingError(t *testing.T) {
 			t.Errorf("MaxNesting %d accepted", bad)
 		}
 	}
+}
+
+// randomSQL builds random, often unparenthesised compositions of the
+// constructs nestingBound counts, so that precedence and associativity
+// decide the tree's shape.
+type randomSQL struct{ r *rand.Rand }
+
+func (g randomSQL) expr(d int) string {
+	if d <= 0 {
+		return [...]string{"1", "x", "'a'", "t.c", "$1", "NULL", "true"}[g.r.IntN(7)]
+	}
+	e := func() string { return g.expr(d - 1 - g.r.IntN(2)) }
+	switch g.r.IntN(30) {
+	case 0:
+		return e() + " + " + e()
+	case 1:
+		return e() + " || " + e()
+	case 2:
+		return e() + " -> " + e()
+	case 3:
+		return e() + " OPERATOR(pg_catalog.*) " + e()
+	case 4:
+		return "- " + e()
+	case 5:
+		return "NOT " + e()
+	case 6:
+		return e() + "::int"
+	case 7:
+		return e() + ` COLLATE "C"`
+	case 8:
+		return e() + " AT TIME ZONE 'UTC'"
+	case 9:
+		return e() + " IS NOT NULL"
+	case 10:
+		return e() + " IS DISTINCT FROM " + e()
+	case 11:
+		return e() + " BETWEEN " + g.expr(1) + " AND " + e()
+	case 12:
+		return e() + " OR " + e()
+	case 13:
+		return e() + " AND " + e()
+	case 14:
+		return "CASE WHEN " + e() + " THEN " + e() + " ELSE " + e() + " END"
+	case 15:
+		return "(" + e() + ")"
+	case 16:
+		return "f(" + e() + ", " + e() + ")"
+	case 17:
+		return "ARRAY[" + e() + "]"
+	case 18:
+		return "(" + e() + ")[1]"
+	case 19:
+		return "(SELECT " + e() + " FROM t WHERE " + e() + ")"
+	case 20:
+		return e() + " IN (" + e() + ", " + e() + ")"
+	case 21:
+		return e() + " = ANY (SELECT " + e() + ")"
+	case 22:
+		return e() + " LIKE " + e() + " ESCAPE " + e()
+	case 23:
+		return e() + " NOT SIMILAR TO " + e()
+	case 24:
+		return "(" + e() + ").f"
+	case 25:
+		return e() + " < " + e()
+	case 26:
+		return "EXISTS (SELECT 1 FROM t JOIN u ON " + e() + " JOIN v ON " + e() + ")"
+	case 27:
+		return e() + " IS TRUE"
+	case 28:
+		return "(SELECT " + e() + " UNION SELECT " + e() + ")"
+	}
+	return e() + " * " + e()
+}
+
+func (g randomSQL) statement(d int) string {
+	switch g.r.IntN(6) {
+	case 0:
+		return "SELECT " + g.expr(d) + ", " + g.expr(d) + " FROM t JOIN u ON " + g.expr(d) + " WHERE " + g.expr(d) +
+			" UNION SELECT " + g.expr(d) + ", 1 ORDER BY 1"
+	case 1:
+		return "UPDATE t SET a = " + g.expr(d) + " WHERE " + g.expr(d) + " RETURNING " + g.expr(d)
+	case 2:
+		return "INSERT INTO t VALUES (" + g.expr(d) + "), (" + g.expr(d) + ") ON CONFLICT (a) DO UPDATE SET b = " + g.expr(d)
+	case 3:
+		return "MERGE INTO t USING u ON " + g.expr(d) + " WHEN MATCHED AND " + g.expr(d) + " THEN UPDATE SET a = " + g.expr(d) +
+			" WHEN NOT MATCHED THEN INSERT VALUES (" + g.expr(d) + ")"
+	case 4:
+		return "CREATE TABLE t (a int DEFAULT " + g.expr(d) + " CHECK (" + g.expr(d) + "))"
+	}
+	return "SELECT " + g.expr(d)
+}
+
+// TestNestingBoundRandom checks the bound against the real depth of
+// thousands of random statements (those that parse).
+func TestNestingBoundRandom(t *testing.T) {
+	t.Parallel()
+	g := randomSQL{rand.New(rand.NewPCG(1, 2))}
+	parsed := 0
+	for i := 0; i < 6000; i++ {
+		sql := g.statement(1 + g.r.IntN(9))
+		if _, depth := checkBound(t, sql); depth >= 0 {
+			parsed++
+		}
+		if t.Failed() {
+			return
+		}
+	}
+	if parsed < 1000 {
+		t.Fatalf("only %d random statements parsed", parsed)
+	}
+	t.Logf("%d random statements parsed and bounded", parsed)
 }
