@@ -75,7 +75,9 @@ type wireCase struct {
 // customer and an order of it, functions of every volatility and owner
 // that return an SSN (SECURITY DEFINER or not, SQL and PL/pgSQL), an
 // operator, a shadowing overload of a built-in name, a cast, and a
-// harmless user function. %[1]s is the backend role.
+// harmless user function. The cast is between types of its own, so that
+// casts to built-in types stay judged as built-ins. %[1]s is the backend
+// role.
 const wireEnvSetup = `
 INSERT INTO customers (id, name, email, ssn, card_number) VALUES (6, 'Zoe Quinn', 'zoe.quinn@example.io', '987-65-4321', '4012888888881881');
 INSERT INTO orders (customer_id, amount, status) VALUES (6, 9.99, 'new');
@@ -91,8 +93,9 @@ CREATE FUNCTION public.upper(int) RETURNS text LANGUAGE sql SECURITY DEFINER AS 
 CREATE FUNCTION plus_ssn(int, text) RETURNS text LANGUAGE sql SECURITY DEFINER AS 'SELECT ssn FROM public.customers WHERE id = $1';
 CREATE OPERATOR public.+ (LEFTARG = int, RIGHTARG = text, FUNCTION = plus_ssn);
 CREATE TYPE ssnref AS (id int);
-CREATE FUNCTION ssnref_text(ssnref) RETURNS text LANGUAGE sql SECURITY DEFINER AS 'SELECT ssn FROM public.customers WHERE id = ($1).id';
-CREATE CAST (ssnref AS text) WITH FUNCTION ssnref_text(ssnref);
+CREATE TYPE ssnval AS (v text);
+CREATE FUNCTION ssnref_val(ssnref) RETURNS ssnval LANGUAGE sql SECURITY DEFINER AS 'SELECT ROW(ssn)::ssnval FROM public.customers WHERE id = ($1).id';
+CREATE CAST (ssnref AS ssnval) WITH FUNCTION ssnref_val(ssnref);
 `
 
 // shadowSetup gives the backend role (%[1]s) a schema of its own name: the
@@ -800,7 +803,7 @@ func wireCases(env *wireEnv) []wireCase {
 			Q(wantOK, "SELECT lower(status), md5(status), now(), random() < 2, current_setting('search_path') FROM orders"),
 		}},
 		{name: "harmless built-ins over masked columns", expect: allowed, both: true, steps: []wireStep{
-			Q(wantOK, "SELECT lower(email), md5(ssn), upper(card_number) FROM customers"),
+			Q(wantOK, "SELECT lower(email), md5(ssn), length(card_number), card_number::text FROM customers"),
 		}},
 		{name: "built-in upper(text) beside a public.upper(int) overload", expect: allowed, both: true, steps: []wireStep{
 			Q(wantOK, "SELECT upper(status) FROM orders"),
@@ -830,7 +833,7 @@ func wireCases(env *wireEnv) []wireCase {
 			Q(wantDenied, "SELECT customer_id + 'x'::text FROM orders"),
 		}},
 		{name: "user-defined cast", expect: denied, both: true, steps: []wireStep{
-			Q(wantDenied, "SELECT ROW(6)::ssnref::text"),
+			Q(wantDenied, "SELECT (ROW(6)::ssnref::ssnval).v"),
 		}},
 
 		// ---- A function that reads secrets, in every position. ----

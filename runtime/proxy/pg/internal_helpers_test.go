@@ -63,7 +63,10 @@ func (allowSession) Approve(context.Context, []ApprovalItem) ([]string, func(con
 	return nil, nil, nil
 }
 
-func (allowSession) Reserve(context.Context, int) (Slots, error)   { return noSlots{}, nil }
+func (allowSession) Reserve(context.Context, int, func() error) (Slots, error) {
+	return noSlots{}, nil
+}
+func (allowSession) SetSearchPath([]string)                        {}
 func (allowSession) Deny(context.Context, string, *Verdict, error) {}
 func (allowSession) Close()                                        {}
 
