@@ -85,6 +85,11 @@ type ColumnPlan struct {
 	// opaque is true for binary values of non-text types, which content
 	// classifiers and JSON paths cannot read.
 	opaque bool
+	// derived is true when the value is computed from a masked column
+	// rather than being it: the partial style, which keeps the end of the
+	// value, would keep the whole of a short computed answer ("yes"/"no"),
+	// so such values are redacted whatever the style.
+	derived bool
 }
 
 // Plan rewrites the rows of one result. It is immutable and safe for
@@ -323,6 +328,7 @@ func (m *Masker) NewPlan(ctx context.Context, in PlanInput) (*Plan, error) {
 					masked = true
 					switch {
 					case srcs[i].derived:
+						cp.derived = true
 						reason = fmt.Sprintf("derived from masked column %s.%s", r.Table, r.Column)
 					case r.Column == "*":
 						reason = fmt.Sprintf("whole row or star over %s, which has masked columns", r.Table)
@@ -335,6 +341,7 @@ func (m *Masker) NewPlan(ctx context.Context, in PlanInput) (*Plan, error) {
 		}
 		if !resolved && failSafe {
 			masked, reason = true, "column origin unknown and the statement reads a table with masked columns"
+			cp.derived = true
 		}
 		if !masked {
 			continue
@@ -418,7 +425,7 @@ func positional(cols []OutputColumn, n int) []posSource {
 
 // maskValue returns the mask of one non-NULL value.
 func (p *Plan) maskValue(cp *ColumnPlan, v []byte) []byte {
-	if p.style == StyleRedact || p.style == "" {
+	if p.style == StyleRedact || p.style == "" || cp.derived && p.style == StylePartial {
 		if cp.JSON {
 			return p.maskJSON
 		}

@@ -371,3 +371,28 @@ func TestRewriteDataRowNoAlloc(t *testing.T) {
 		}
 	}
 }
+
+// TestPartialStyleNeverOnDerivedValues: the partial style keeps the end of
+// a masked value; for a value computed from a masked column (a CASE over
+// it, say) that end can be the whole answer, so it is redacted instead.
+func TestPartialStyleNeverOnDerivedValues(t *testing.T) {
+	t.Parallel()
+	m := newMasker(t)
+	fields := []pgproto3.FieldDescription{field("email", custOID, 2, oidText), field("case", 0, 0, oidText)}
+	cols := []OutputColumn{
+		{Name: "email", Sources: src("customers", "email")},
+		{Name: "case", Sources: src("customers", "ssn"), Derived: true},
+	}
+	spec := bundle.MaskSpec{Columns: []string{"customers.email", "customers.ssn"}, Style: "partial"}
+	p, err := m.NewPlan(context.Background(), PlanInput{Specs: []*bundle.MaskSpec{&spec}, Columns: cols, Fields: fields, Catalog: testCatalog})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := p.RewriteDataRow([][]byte{[]byte("bob@example.com"), []byte("starts-with-one")})
+	if string(got[0]) != "***********.com" {
+		t.Errorf("column itself: %q, want the partial mask", got[0])
+	}
+	if string(got[1]) != RedactText {
+		t.Errorf("derived value: %q, want %q (no characters kept)", got[1], RedactText)
+	}
+}

@@ -75,9 +75,13 @@ const (
 
 var schemasSQL = `SELECT n.oid, n.nspname::pg_catalog.text FROM pg_catalog.pg_namespace n`
 
+// functionsSQL: pg_get_function_identity_arguments is NULL for a function
+// dropped while the query runs (it reads the cache, not the query's
+// snapshot); the row is kept with no arguments.
 var functionsSQL = qualify.Replace(`SELECT p.oid, n.nspname::pg_catalog.text, p.proname::pg_catalog.text,
 	p.prokind::pg_catalog.text, p.provolatile::pg_catalog.text, p.prosecdef, l.lanname::pg_catalog.text,
-	pg_catalog.pg_get_userbyid(p.proowner)::pg_catalog.text, pg_catalog.pg_get_function_identity_arguments(p.oid)
+	pg_catalog.pg_get_userbyid(p.proowner)::pg_catalog.text,
+	COALESCE(pg_catalog.pg_get_function_identity_arguments(p.oid), '')
 FROM pg_catalog.pg_proc p
 JOIN pg_catalog.pg_namespace n ON n.oid {=} p.pronamespace
 JOIN pg_catalog.pg_language l ON l.oid {=} p.prolang

@@ -98,12 +98,16 @@ func (r *catalogResolver) Resolve(ctx context.Context, sess *proxy.Session, st *
 	if err != nil {
 		return nil, err
 	}
+	// Functions and operators the catalog does not hold are either
+	// created in the session's uncommitted transaction (invisible to the
+	// gateway's own connection) or do not exist (the backend refuses them):
+	// they need a grant by name like any function defined in the database,
+	// and make the outputs opaque.
+	grant := res.NeedGrant
 	if len(res.Unknown) > 0 {
-		return nil, &proxy.DeniedError{Code: "42883", Err: proxy.ErrDenied,
-			Message: fmt.Sprintf("gatehouse denied the command: %s does not exist in the database as far as its catalog shows", strings.Join(res.Unknown, ", ")),
-			Hint:    "Call functions and operators that exist; a column must be written as table.column, not column(table)."}
+		grant = append(append([]string(nil), grant...), res.Unknown...)
 	}
-	out := &proxy.Resolution{GrantFunctions: res.NeedGrant, Opaque: res.Opaque}
+	out := &proxy.Resolution{GrantFunctions: grant, Opaque: res.Opaque}
 	if len(tables) > 0 && len(res.Tables) == len(tables) {
 		out.Tables = make(map[string]string, len(tables))
 		for i, t := range tables {

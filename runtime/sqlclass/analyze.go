@@ -43,7 +43,7 @@ type analyzer struct {
 	// filter receives the columns referenced outside output columns (see
 	// Statement.FilterColumns).
 	filter set
-	writes                                            []write
+	writes []write
 	// locking: a FOR UPDATE/NO KEY UPDATE/SHARE/KEY SHARE clause was found
 	// in a query the statement runs.
 	locking bool
@@ -99,7 +99,7 @@ type scope struct {
 	ctes   map[string][]OutputColumn
 	// outNames are output column names that ORDER BY / GROUP BY may refer
 	// to instead of input columns.
-	outNames map[string]bool
+	outNames map[string]*OutputColumn
 }
 
 func (s *scope) cte(name string) ([]OutputColumn, bool) {
@@ -476,13 +476,18 @@ func (a *analyzer) selectStmt(sel *pg_query.SelectStmt, sc *scope) []OutputColum
 		}
 		a.walkNode(sel.GetWhereClause(), local, nil)
 		out = a.targetList(sel.GetTargetList(), local)
-		names := map[string]bool{}
-		for _, c := range out {
-			names[c.Name] = true
+		names := map[string]*OutputColumn{}
+		for k := range out {
+			if _, dup := names[out[k].Name]; !dup {
+				names[out[k].Name] = &out[k]
+			}
 		}
 		os := &scope{parent: local.parent, rels: local.rels, outNames: names}
 		a.walkNodes(sel.GetDistinctClause(), os, nil)
 		a.walkNodes(sel.GetGroupClause(), os, nil)
+		a.positional(sel.GetDistinctClause(), out)
+		a.positional(sel.GetGroupClause(), out)
+		a.positional(sel.GetSortClause(), out)
 		a.walkNode(sel.GetHavingClause(), local, nil)
 		a.walkNodes(sel.GetWindowClause(), local, nil)
 		a.walkNodes(sel.GetSortClause(), os, nil)
@@ -801,6 +806,28 @@ func (a *analyzer) columnRef(cr *pg_query.ColumnRef, sc *scope, acc *sources) {
 	a.columnRefTo(cr, sc, acc)
 }
 
+// positional records, as filters, the output columns that ORDER BY,
+// GROUP BY and DISTINCT ON name by position (ORDER BY 1).
+func (a *analyzer) positional(items []*pg_query.Node, out []OutputColumn) {
+	for _, n := range items {
+		if sb := n.GetSortBy(); sb != nil {
+			n = sb.GetNode()
+		}
+		c := n.GetAConst()
+		if c == nil || c.GetIval() == nil {
+			continue
+		}
+		if i := int(c.GetIval().GetIval()); i >= 1 && i <= len(out) {
+			a.filterCols(out[i-1 : i])
+			if out[i-1].Star || out[i-1].WholeRow {
+				for _, r := range out[i-1].Sources {
+					a.filter.add(r.Table + ".*")
+				}
+			}
+		}
+	}
+}
+
 // filterCols records the sources of columns used in a condition.
 func (a *analyzer) filterCols(cols []OutputColumn) {
 	for _, c := range cols {
@@ -915,7 +942,13 @@ func (r *relation) hasCol(col string) (named, star bool) {
 // to a relation of that name, or an ambiguous "?.col".
 func (a *analyzer) bareColumn(col string, sc *scope, acc *sources) {
 	for s := sc; s != nil; s = s.parent {
-		if s.outNames[col] {
+		if oc, ok := s.outNames[col]; ok {
+			// An output column named in ORDER BY, GROUP BY or DISTINCT ON:
+			// its sources decide the ordering or grouping.
+			if acc != nil {
+				acc.refs = append(acc.refs, oc.Sources...)
+				acc.wholeRow = acc.wholeRow || oc.WholeRow
+			}
 			return
 		}
 		if len(s.rels) == 0 {

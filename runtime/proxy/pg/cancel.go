@@ -30,50 +30,60 @@ type cancelTarget struct {
 }
 
 // registry maps the gateway's BackendKeyData to backend keys. It is shared
-// by all connections of a Handler.
+// by all connections of a Handler. The process ID the client sees is the
+// backend's own (clients compare it with pg_backend_pid() and notification
+// senders, which the backend reveals anyway); the secret is the gateway's,
+// so a client never learns the key that cancels the backend directly. One
+// Handler may front several servers whose process IDs collide, so a key is
+// found by process ID and secret together.
 type registry struct {
 	mu sync.Mutex
-	m  map[uint32]*cancelTarget
+	m  map[uint32][]*cancelTarget
 }
 
-// add registers t under a fresh random key and returns it.
+// add registers t under its backend process ID with a fresh random secret
+// and returns the process ID.
 func (r *registry) add(t *cancelTarget) (uint32, error) {
+	if _, err := rand.Read(t.secret[:]); err != nil {
+		return 0, fmt.Errorf("generate cancel key: %w", err)
+	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.m == nil {
-		r.m = make(map[uint32]*cancelTarget)
+		r.m = make(map[uint32][]*cancelTarget)
 	}
-	var b [8]byte
-	for range 64 {
-		if _, err := rand.Read(b[:]); err != nil {
-			return 0, fmt.Errorf("generate cancel key: %w", err)
-		}
-		pid := binary.BigEndian.Uint32(b[:4]) & 0x7fffffff
-		if pid == 0 || r.m[pid] != nil {
-			continue
-		}
-		copy(t.secret[:], b[4:])
-		r.m[pid] = t
-		return pid, nil
-	}
-	return 0, fmt.Errorf("generate cancel key: no free key")
+	r.m[t.backendPID] = append(r.m[t.backendPID], t)
+	return t.backendPID, nil
 }
 
-func (r *registry) remove(pid uint32) {
+// remove unregisters t.
+func (r *registry) remove(t *cancelTarget) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	delete(r.m, pid)
+	list := r.m[t.backendPID]
+	for i, x := range list {
+		if x == t {
+			list = append(list[:i], list[i+1:]...)
+			break
+		}
+	}
+	if len(list) == 0 {
+		delete(r.m, t.backendPID)
+	} else {
+		r.m[t.backendPID] = list
+	}
 }
 
 // lookup returns the target only for an exact (pid, secret) match.
 func (r *registry) lookup(pid uint32, secret []byte) *cancelTarget {
 	r.mu.Lock()
-	t := r.m[pid]
-	r.mu.Unlock()
-	if t == nil || len(secret) != len(t.secret) || subtle.ConstantTimeCompare(secret, t.secret[:]) != 1 {
-		return nil
+	defer r.mu.Unlock()
+	for _, t := range r.m[pid] {
+		if len(secret) == len(t.secret) && subtle.ConstantTimeCompare(secret, t.secret[:]) == 1 {
+			return t
+		}
 	}
-	return t
+	return nil
 }
 
 // forwardCancel sends a CancelRequest with the backend's own key.

@@ -25,13 +25,15 @@ const (
 
 // DefaultForwardParams are the client startup parameters passed on to the
 // backend: presentation settings, the client encoding (the gateway reads
-// the value the backend reports and converts text accordingly), and
-// settings that only restrict the session (read-only transactions,
-// timeouts). Parameters that choose another role or pass arbitrary options
-// (role, session_authorization, options, replication) are never forwarded.
+// the value the backend reports and converts text accordingly), the search
+// path (the gateway reads the session's effective path from the backend
+// after login and resolves names with it), and settings that only restrict
+// the session (read-only transactions, timeouts). Parameters that choose
+// another role or pass arbitrary options (role, session_authorization,
+// options, replication) are never forwarded.
 var DefaultForwardParams = []string{
 	"application_name", "client_encoding", "DateStyle", "IntervalStyle",
-	"TimeZone", "extra_float_digits", "default_transaction_read_only",
+	"TimeZone", "extra_float_digits", "search_path", "default_transaction_read_only",
 	"default_transaction_isolation", "statement_timeout", "lock_timeout",
 	"idle_in_transaction_session_timeout",
 }

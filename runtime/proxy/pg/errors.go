@@ -17,7 +17,7 @@ var (
 	ErrDenied = errors.New("permission denied by gatehouse policy")
 	// ErrFunctionCall refuses the FunctionCall message, which bypasses SQL
 	// parsing (SQLSTATE 42501).
-	ErrFunctionCall = errors.New("permission denied: the FunctionCall protocol message is not allowed through gatehouse")
+	ErrFunctionCall = errors.New("gatehouse denied the FunctionCall message: it runs a function by OID, bypassing SQL classification")
 	// ErrAuthFailed is returned when client authentication fails
 	// (SQLSTATE 28P01).
 	ErrAuthFailed = errors.New("authentication failed")

@@ -126,7 +126,7 @@ func (h *Handler) ServeConn(ctx context.Context, nc net.Conn) error {
 	if err != nil {
 		return fatal(err)
 	}
-	defer h.cancel.remove(pid)
+	defer h.cancel.remove(target)
 	secret := target.secret // set by add before it returned
 
 	var out []byte
@@ -155,7 +155,7 @@ func (h *Handler) ServeConn(ctx context.Context, nc net.Conn) error {
 	log.DebugContext(ctx, "Session started.", "identity", req.User, "resource", bc.Address)
 
 	sess.SetSearchPath(searchPath)
-	c := newConn(h, log, sess, st.conn, bconn, cw, dl, txs, lex)
+	c := newConn(h, log, sess, st.conn, bconn, cw, dl, txs, lex, searchPath)
 	return c.run(ctx, cancel)
 }
 

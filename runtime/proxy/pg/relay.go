@@ -130,6 +130,10 @@ type conn struct {
 	// statement that may change them, until the backend has answered.
 	lex      lexical
 	lexDirty bool
+	// searchPath is the backend session's search path as the gateway
+	// knows it (nil: unknown since the session changed it); client reader
+	// only.
+	searchPath []string
 
 	// Client reader state.
 	crd     msgReader
@@ -144,9 +148,14 @@ type conn struct {
 	idleArmed bool
 
 	// Backend reader state.
-	brd      msgReader
-	cur      *entry
-	skipping bool // the backend skips until Sync
+	brd msgReader
+	cur *entry
+	// skipping is set while the backend skips messages until Sync (after
+	// an error in the extended protocol); syncs counts the Syncs forwarded
+	// and not answered yet. Both are guarded by state.mu: push uses them
+	// to settle at once an entry the backend will skip.
+	skipping bool
+	syncs    int
 	dr       pgproto3.DataRow
 	rd       pgproto3.RowDescription
 	out      []byte
@@ -157,13 +166,15 @@ type conn struct {
 	firstOnce sync.Once
 }
 
-func newConn(h *Handler, log *slog.Logger, sess Session, client, backend net.Conn, cw *bufio.Writer, dl *deadlines, txs byte, lex lexical) *conn {
+func newConn(h *Handler, log *slog.Logger, sess Session, client, backend net.Conn, cw *bufio.Writer, dl *deadlines, txs byte, lex lexical, searchPath []string) *conn {
 	c := &conn{
 		cfg: &h.cfg, log: log, sess: sess, client: client, backend: backend, dl: dl,
 		bw:    bufio.NewWriterSize(backend, backendWrite),
 		state: newSessionState(txs),
 		epoch: 1,
 		lex:   lex,
+		// searchPath is what the session was told at login.
+		searchPath: searchPath,
 	}
 	c.cw.w = cw
 	c.crd = msgReader{r: bufio.NewReaderSize(client, clientReadBuf), max: h.cfg.MaxMessageSize}
@@ -388,15 +399,6 @@ func unknownName(name string) error {
 		Hint: "Use ASCII names for prepared statements and portals, or client_encoding equal to the server encoding."}
 }
 
-func (c *conn) noteLexical(stmts []sqlclass.Statement) {
-	for i := range stmts {
-		if changesLexical(&stmts[i]) {
-			c.lexDirty = true
-			return
-		}
-	}
-}
-
 // query judges a simple Query message statement by statement.
 func (c *conn) query(ctx context.Context, raw string, msg []byte) error {
 	sql, err := c.text(ctx, raw)
@@ -414,6 +416,12 @@ func (c *conn) query(ctx context.Context, raw string, msg []byte) error {
 		ops   []*op
 		items []ApprovalItem
 	)
+	pathBefore, pathChanged := c.searchPath, false
+	restorePath := func() {
+		if pathChanged {
+			c.sess.SetSearchPath(pathBefore)
+		}
+	}
 	for {
 		es, ops, items = es[:0], ops[:0], items[:0]
 		sim := c.newSim()
@@ -426,11 +434,6 @@ func (c *conn) query(ctx context.Context, raw string, msg []byte) error {
 			if w {
 				wait = true
 				break
-			}
-			if changesSearchPath(st) {
-				// Later statements (of this message too) run with a search
-				// path the gateway does not know.
-				c.sess.SetSearchPath(nil)
 			}
 			if derr == nil && (st.Kind == "prepare" || st.Kind == "declare") {
 				ns := byte(nsStmt)
@@ -456,17 +459,26 @@ func (c *conn) query(ctx context.Context, raw string, msg []byte) error {
 			if v.NeedsApproval && !(pt != nil && pt.once) {
 				items = append(items, ApprovalItem{Text: st.Text, Message: sql, Verdict: &v})
 			}
-			so := c.effects(sim, st, nil)
+			run := c.executed(sim, st, 0)
+			if changesSearchPath(run) {
+				// Later statements of this message run with a search path
+				// the gateway does not know.
+				pathChanged = true
+				c.sess.SetSearchPath(nil)
+			}
+			so := c.effects(sim, run, nil)
 			ops = append(ops, so...)
-			es = append(es, &execStmt{text: st.Text, st: st, v: &v, ops: so, portal: pt, rows: v.Rows})
+			es = append(es, &execStmt{text: st.Text, st: run, v: &v, ops: so, portal: pt, rows: v.Rows})
 		}
 		if wait {
+			restorePath()
 			if err := c.waitConfirmed(ctx); err != nil {
 				return err
 			}
 			continue
 		}
 		if denied != nil {
+			restorePath()
 			for i := range stmts {
 				switch {
 				case i == deniedAt:
@@ -482,14 +494,22 @@ func (c *conn) query(ctx context.Context, raw string, msg []byte) error {
 		break
 	}
 	if err := c.approve(ctx, items); err != nil {
+		restorePath()
 		for _, e := range es {
 			c.sess.Deny(ctx, e.text, e.v, err)
 		}
 		return c.denyQuery(ctx, err)
 	}
-	slots, err := c.sess.Reserve(ctx, len(es), c.flushBackend)
-	if err != nil {
-		return c.denyQuery(ctx, err)
+	var slots Slots
+	if len(es) > 0 { // an empty query string records nothing
+		var err error
+		if slots, err = c.sess.Reserve(ctx, len(es), c.flushBackend); err != nil {
+			restorePath()
+			return c.denyQuery(ctx, err)
+		}
+	}
+	if pathChanged {
+		c.searchPath = nil
 	}
 	now := c.cfg.Now()
 	for _, e := range es {
@@ -502,7 +522,11 @@ func (c *conn) query(ctx context.Context, raw string, msg []byte) error {
 		return err
 	}
 	c.epoch++
-	c.noteLexical(stmts)
+	for _, e := range es {
+		if e.st != nil && changesLexical(e.st) {
+			c.lexDirty = true
+		}
+	}
 	return c.write(msg)
 }
 
@@ -794,8 +818,9 @@ func (c *conn) execute(ctx context.Context, name string, msg []byte) error {
 			// SQL-level effects remain to compute.
 			v := pt.verdict
 			sim := c.newSim()
-			ops = c.effects(sim, pt.st, pt)
-			es = &execStmt{text: pt.text, st: pt.st, v: v, ops: ops, portal: pt, rows: v.Rows}
+			run := c.executed(sim, pt.st, 0)
+			ops = c.effects(sim, run, pt)
+			es = &execStmt{text: pt.text, st: run, v: v, ops: ops, portal: pt, rows: v.Rows}
 			if v.Rows != nil {
 				// Each execution gets a fresh rewriter: Judge again only
 				// for the rewriter, the decision is the Bind's.
@@ -846,8 +871,9 @@ func (c *conn) execute(ctx context.Context, name string, msg []byte) error {
 		if v.NeedsApproval && !(rp != nil && rp.once) {
 			item = []ApprovalItem{{Text: pt.text, Verdict: &v}}
 		}
-		ops = c.effects(sim, st, pt)
-		es = &execStmt{text: pt.text, st: st, v: &v, ops: ops, portal: rp, rows: v.Rows}
+		run := c.executed(sim, st, 0)
+		ops = c.effects(sim, run, pt)
+		es = &execStmt{text: pt.text, st: run, v: &v, ops: ops, portal: rp, rows: v.Rows}
 		break
 	}
 	if err := c.approve(ctx, item); err != nil {
@@ -887,6 +913,7 @@ func (c *conn) execute(ctx context.Context, name string, msg []byte) error {
 		c.lexDirty = true
 	}
 	if es.st != nil && changesSearchPath(es.st) {
+		c.searchPath = nil
 		c.sess.SetSearchPath(nil)
 	}
 	return c.write(msg)
@@ -1114,6 +1141,19 @@ func (c *conn) push(ctx context.Context, e *entry, ops []*op) error {
 		}
 		return io.EOF
 	}
+	if c.skipping && c.syncs == 0 && e.kind != kSync {
+		// The backend is skipping until a Sync the client has not sent
+		// yet: it will answer nothing for this message.
+		c.state.register(e.epoch, ops)
+		c.skipEntryLocked(e)
+		c.state.mu.Unlock()
+		c.notExecuted(e, "an earlier message of the same batch failed")
+		c.state.mu.Lock()
+		return nil
+	}
+	if e.kind == kSync {
+		c.syncs++
+	}
 	if c.qh > 256 && c.qh*2 > len(c.q) {
 		n := copy(c.q, c.q[c.qh:])
 		clear(c.q[n:])
@@ -1142,14 +1182,7 @@ func (c *conn) current() *entry {
 		c.q[c.qh] = nil
 		c.qh++
 		if c.skipping && e.kind != kSync {
-			for _, o := range e.ops {
-				c.state.skip(o)
-			}
-			for _, es := range e.stmts {
-				for _, o := range es.ops {
-					c.state.skip(o)
-				}
-			}
+			c.skipEntryLocked(e)
 			skipped = append(skipped, e)
 			continue
 		}
@@ -1167,6 +1200,45 @@ func (c *conn) current() *entry {
 		c.notExecuted(e, "an earlier message of the same batch failed")
 	}
 	return c.cur
+}
+
+// startSkip notes that the backend skips everything up to the next Sync
+// (after an error in the extended protocol) and settles at once the
+// entries already queued before that Sync: no answer will come for them,
+// and a client reader waiting for one (a Query the backend skips) must not
+// wait for the Sync it has not forwarded yet.
+func (c *conn) startSkip() {
+	var skipped []*entry
+	c.state.mu.Lock()
+	c.skipping = true
+	for c.qh < len(c.q) && c.q[c.qh].kind != kSync {
+		e := c.q[c.qh]
+		c.q[c.qh] = nil
+		c.qh++
+		c.skipEntryLocked(e)
+		skipped = append(skipped, e)
+	}
+	if c.qh == len(c.q) {
+		c.q, c.qh = c.q[:0], 0
+	}
+	c.state.cond.Broadcast()
+	c.state.mu.Unlock()
+	for _, e := range skipped {
+		c.notExecuted(e, "an earlier message of the same batch failed")
+	}
+}
+
+// skipEntryLocked settles the state changes of an entry the backend
+// skipped; the caller holds state.mu.
+func (c *conn) skipEntryLocked(e *entry) {
+	for _, o := range e.ops {
+		c.state.skip(o)
+	}
+	for _, es := range e.stmts {
+		for _, o := range es.ops {
+			c.state.skip(o)
+		}
+	}
 }
 
 // finish completes the current entry.
@@ -1307,16 +1379,24 @@ func (c *conn) fromBackend(ctx context.Context, msg []byte) error {
 			return errDesync
 		}
 		err := c.writeDeny(e.deny)
-		c.skipping = true
+		c.startSkip()
 		c.finish()
 		return err
 	case kExecute:
 		return c.executeAnswer(ctx, e, typ, body, msg)
 	case kSync:
-		if typ != 'Z' {
-			return errDesync
+		switch typ {
+		case 'Z':
+			return c.readyForQuery(e, body, msg)
+		case 'E':
+			// The implicit commit at Sync failed (a deferred constraint):
+			// the transaction is rolled back; ReadyForQuery follows.
+			c.state.mu.Lock()
+			c.state.tx.failed = true
+			c.state.mu.Unlock()
+			return c.writeClient(msg)
 		}
-		return c.readyForQuery(e, body, msg)
+		return errDesync
 	case kQuery:
 		return c.queryAnswer(ctx, e, typ, body, msg)
 	}
@@ -1342,7 +1422,7 @@ func (c *conn) simpleAnswer(e *entry, typ byte, msg []byte) error {
 		}
 		c.state.tx.failed = true
 		c.state.mu.Unlock()
-		c.skipping = true
+		c.startSkip()
 		c.finish()
 		return c.writeClient(msg)
 	}
@@ -1391,7 +1471,7 @@ func (c *conn) describeAnswer(e *entry, typ byte, body, msg []byte) error {
 		c.state.mu.Lock()
 		c.state.tx.failed = true
 		c.state.mu.Unlock()
-		c.skipping = true
+		c.startSkip()
 		c.finish()
 		return c.writeClient(msg)
 	}
@@ -1563,15 +1643,10 @@ func (c *conn) statementError(e *entry, es *execStmt, body, msg []byte, extended
 	for _, o := range es.ops {
 		c.state.skip(o)
 	}
+	// A portal whose run fails stays in PostgreSQL's namespace (marked
+	// failed, unusable) until its transaction ends or it is closed; the
+	// transaction rules drop it when PostgreSQL does.
 	c.state.tx.failed = true
-	if es.portal != nil {
-		// A portal that fails is dropped (PostgreSQL marks it failed).
-		for k, p := range c.state.portals {
-			if p == es.portal {
-				c.state.delPortal(k)
-			}
-		}
-	}
 	c.state.mu.Unlock()
 	// The rest of the message never runs.
 	for _, rest := range e.stmts[e.cur+1:] {
@@ -1589,7 +1664,7 @@ func (c *conn) statementError(e *entry, es *execStmt, body, msg []byte, extended
 	}
 	e.cur = len(e.stmts)
 	if extended {
-		c.skipping = true
+		c.startSkip()
 		if e.slots != nil {
 			e.slots.Release()
 		}
@@ -1674,7 +1749,12 @@ func (c *conn) readyForQuery(e *entry, body, msg []byte) error {
 	if e.slots != nil {
 		e.slots.Release()
 	}
+	c.state.mu.Lock()
 	c.skipping = false
+	if e.kind == kSync {
+		c.syncs--
+	}
+	c.state.mu.Unlock()
 	c.finish()
 	return c.writeClient(msg)
 }

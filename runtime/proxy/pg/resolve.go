@@ -90,6 +90,9 @@ func (c *conn) resolve(sm *sim, st *sqlclass.Statement, depth int) (target *sqlc
 	}
 	switch st.Kind {
 	case "prepare", "execute", "deallocate", "declare", "fetch", "close":
+		if (st.Kind == "prepare" || st.Kind == "declare") && hasReservedPrefix(st.Name) {
+			return nil, nil, reservedNameError(map[string]string{"prepare": "prepared statement", "declare": "cursor"}[st.Kind], st.Name), false
+		}
 		if c != nil && st.Name != "" {
 			c.state.mu.Lock()
 			_, ok := c.lex.sqlKey(st.Name)
@@ -163,6 +166,21 @@ func (c *conn) resolve(sm *sim, st *sqlclass.Statement, depth int) (target *sqlc
 		return &out, nil, nil, false
 	}
 	return st, nil, nil, false
+}
+
+// executed returns the statement that runs when st runs: for EXECUTE, the
+// prepared statement it names (followed through further EXECUTEs), so that
+// its effects on the session (PREPARE, DEALLOCATE, DECLARE, CLOSE,
+// transaction control, settings) are those of what actually runs.
+func (c *conn) executed(sm *sim, st *sqlclass.Statement, depth int) *sqlclass.Statement {
+	if st == nil || st.Kind != "execute" || depth > maxResolveDepth || sm == nil {
+		return st
+	}
+	p := sm.stmt(st.Name)
+	if p == nil || p.st == nil {
+		return st
+	}
+	return c.executed(sm, p.st, depth+1)
 }
 
 // withInner returns outer (EXPLAIN, CREATE TABLE AS) with its inner

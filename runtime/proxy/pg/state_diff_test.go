@@ -743,6 +743,14 @@ func TestStateDivergences(t *testing.T) {
 			dx(parse("", "SELECT no_such_column"), &pgproto3.Query{String: "SELECT 1"}, execute("q")), dcheck}},
 		{"statement lookup after a skipped Query", []diffStep{
 			dx(parse("", "SELECT no_such_column"), &pgproto3.Query{String: "PREPARE z AS SELECT 1"}, bind("", "z")), dcheck}},
+		// Queries refused in an aborted transaction block, then an Execute
+		// that waits for their answers.
+		{"portal lookup after refused Queries in an aborted block", []diffStep{
+			dq(`PREPARE "` + long("s", 1) + `" AS SELECT generate_series(1, 3)`),
+			dx(parse("s2", "SELECT 1"), parse(long("s", 2), "SELECT 1")),
+			dx(bind("c1", "s2"), bind("C1", long("s", 1)), &pgproto3.Query{String: "BEGIN"}, execute(long("c", 2)), &pgproto3.Describe{ObjectType: 'S', Name: "s1"}),
+			dx(parse("", "SELECT 1/0"), &pgproto3.Close{ObjectType: 'P', Name: ""}, &pgproto3.Query{String: "DISCARD ALL"},
+				&pgproto3.Query{String: `DISCARD ALL; DECLARE "c2" SCROLL CURSOR WITH HOLD FOR SELECT no_such_column`}, execute("c2")), dcheck}},
 		// EXECUTE runs a prepared utility statement with its effect on the
 		// session.
 		{"EXECUTE of a prepared DEALLOCATE", []diffStep{
@@ -780,4 +788,9 @@ func TestStateDivergences(t *testing.T) {
 			}
 		})
 	}
+}
+
+// long returns a name of 64 bytes: prefix repeated, then n.
+func long(prefix string, n int) string {
+	return strings.Repeat(prefix, 63) + string(rune('0'+n))
 }
