@@ -121,7 +121,7 @@ func (dc *decider) decideSQL(identity string, groups []string, resource string, 
 			}
 			continue
 		}
-		if proxy.ImplicitlyAllowed(target.Kind) {
+		if proxy.ImplicitlyAllowed(target.Kind, target.SubKind) {
 			continue
 		}
 		if st.Kind == "execute" || st.Kind == "fetch" {
@@ -188,7 +188,7 @@ func (dc *decider) decideRecorded(identity string, groups []string, resource, pr
 			dc.effect, dc.reason = bundle.EffectDeny, "no recorded facts"
 			return
 		}
-		if proxy.ImplicitlyAllowed(f.Kind) {
+		if proxy.ImplicitlyAllowed(f.Kind, f.SubKind) {
 			return
 		}
 		st := sqlclass.Statement{Kind: f.Kind, TablesRead: f.TablesRead, TablesWritten: f.TablesWritten,

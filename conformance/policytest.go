@@ -206,7 +206,7 @@ func decideTest(dc *decider, pg sqlclass.Classifier, req *compiler.TestRequest) 
 	case req.Facts != nil:
 		f := engine.SQLFacts{Kind: req.Facts.Kind, Tables: req.Facts.Tables, Columns: req.Facts.Columns,
 			Functions: req.Facts.Functions, HasWhere: req.Facts.HasWhere}
-		if proxy.ImplicitlyAllowed(f.Kind) {
+		if proxy.ImplicitlyAllowed(f.Kind, "") {
 			dc.reason = proxy.ImplicitReason
 			return dc.decision(true)
 		}

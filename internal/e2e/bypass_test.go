@@ -164,6 +164,8 @@ var bypassCases = []bypassCase{
 	{name: "current_setting", steps: []string{"SELECT current_setting('search_path'), current_user"}, expect: allowed},
 	{name: "RESET ALL", steps: []string{"RESET ALL"}, expect: denied},
 	{name: "LISTEN", steps: []string{"LISTEN leak"}, expect: denied},
+	{name: "COMMIT PREPARED of another session", steps: []string{"COMMIT PREPARED 'someone_elses'"}, expect: denied},
+	{name: "ROLLBACK PREPARED of another session", steps: []string{"ROLLBACK PREPARED 'someone_elses'"}, expect: denied},
 
 	// Dangerous functions.
 	{name: "pg_read_file", steps: []string{"SELECT pg_read_file('/etc/passwd')"}, expect: denied},

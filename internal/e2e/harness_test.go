@@ -52,6 +52,9 @@ func (b *syncBuffer) String() string {
 type gatewayOptions struct {
 	// configure adjusts the server configuration before New.
 	configure func(cfg *server.Config)
+	// at is the instant the gateway's clock starts at (default
+	// testclock.Example, business hours in Berlin).
+	at time.Time
 }
 
 // gateway is a running Gatehouse in front of a fresh database.
@@ -97,7 +100,11 @@ func startGateway(t *testing.T, opts gatewayOptions) *gateway {
 		t.Fatal(err)
 	}
 
-	clock := testclock.Start(testclock.Example)
+	at := testclock.Example
+	if !opts.at.IsZero() {
+		at = opts.at
+	}
+	clock := testclock.Start(at)
 	signed, pubPath := buildBundle(t, g.stateDir, clock())
 
 	cfg := server.Defaults()

@@ -90,7 +90,7 @@ func (s *Session) judge(st *sqlclass.Statement, res *Resolution) Judgment {
 		j.Effect, j.Denied, j.Reason = bundle.EffectDeny, derr, derr.Message
 		return j
 	}
-	if ImplicitlyAllowed(st.Kind) {
+	if ImplicitlyAllowed(st.Kind, st.SubKind) {
 		j.Effect, j.Reason = bundle.EffectAllow, ImplicitReason
 		return j
 	}
@@ -142,13 +142,12 @@ func (s *Session) judge(st *sqlclass.Statement, res *Resolution) Judgment {
 }
 
 // guard refuses, whatever the policy grants, what the gateway cannot judge
-// soundly: SET/RESET of the lexical settings (see lexicalGuard), prepared
-// statements and cursors named with the gateway's reserved prefix, and
-// statements whose inner statement could not be classified.
+// soundly: prepared statements and cursors named with the gateway's
+// reserved prefix, and statements whose inner statement could not be
+// classified. (Changes of client_encoding and standard_conforming_strings
+// are ordinary SET statements: the protocol layer takes the new values from
+// the backend's reports before it classifies anything after them.)
 func guard(st *sqlclass.Statement) *DeniedError {
-	if derr := lexicalGuard(st); derr != nil {
-		return derr
-	}
 	switch st.Kind {
 	case "prepare", "execute", "deallocate", "declare", "fetch", "close":
 		if strings.HasPrefix(st.Name, ReservedNamePrefix) {

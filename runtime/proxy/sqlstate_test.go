@@ -27,8 +27,8 @@ func TestSQLStateResolve(t *testing.T) {
 	for _, tc := range []struct {
 		sql, deny, kind string
 	}{
-		{"SET standard_conforming_strings = off", "standard_conforming_strings", ""},
-		{"RESET client_encoding", "client_encoding", ""},
+		{"SET standard_conforming_strings = off", "", "set"},
+		{"RESET client_encoding", "", "reset"},
 		{"SET search_path = public", "", "set"},
 		{"EXECUTE p1", "not prepared through this gateway", ""},
 		{"FETCH 1 FROM c1", "not declared through this gateway", ""},
@@ -54,5 +54,28 @@ func TestSQLStateResolve(t *testing.T) {
 	state.Commit(classify("DEALLOCATE p1"))
 	if _, derr := state.Resolve(&st); derr == nil {
 		t.Fatal("EXECUTE after DEALLOCATE was not denied")
+	}
+}
+
+func TestImplicitlyAllowed(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		kind, sub string
+		want      bool
+	}{
+		{"transaction", "begin", true},
+		{"transaction", "commit", true},
+		{"transaction", "prepare transaction", true},
+		{"transaction", "commit prepared", false},
+		{"transaction", "rollback prepared", false},
+		{"deallocate", "", true},
+		{"close", "close all", true},
+		{"show", "", true},
+		{"select", "", false},
+		{"set", "", false},
+	} {
+		if got := ImplicitlyAllowed(tc.kind, tc.sub); got != tc.want {
+			t.Errorf("%s/%s: %v, want %v", tc.kind, tc.sub, got, tc.want)
+		}
 	}
 }

@@ -17,16 +17,23 @@ const (
 	DefaultMaxTokenSize          = 64 << 10
 	DefaultStartupTimeout        = 30 * time.Second
 	DefaultMaxPending            = 1 << 16
+	DefaultMaxStatements         = 1000
+	DefaultMaxPortals            = 1000
+	DefaultMaxSessionText        = 32 << 20
 	maxStartupPacket             = 10000 // as PostgreSQL's MAX_STARTUP_PACKET_LENGTH
 )
 
 // DefaultForwardParams are the client startup parameters passed on to the
-// backend. Parameters that change how SQL is parsed or which role runs it
-// (options, standard_conforming_strings, search_path, role, replication) are
-// not forwarded; the client can still SET them, through the policy.
+// backend: presentation settings, the client encoding (the gateway reads
+// the value the backend reports and converts text accordingly), and
+// settings that only restrict the session (read-only transactions,
+// timeouts). Parameters that choose another role or pass arbitrary options
+// (role, session_authorization, options, replication) are never forwarded.
 var DefaultForwardParams = []string{
 	"application_name", "client_encoding", "DateStyle", "IntervalStyle",
-	"TimeZone", "extra_float_digits",
+	"TimeZone", "extra_float_digits", "default_transaction_read_only",
+	"default_transaction_isolation", "statement_timeout", "lock_timeout",
+	"idle_in_transaction_session_timeout",
 }
 
 // BackendConfig is where and how the gateway logs in to the backend. Password
@@ -80,8 +87,16 @@ type Config struct {
 	// IdleTimeout closes a connection whose client sends nothing for this
 	// long while no response is outstanding. 0 disables it.
 	IdleTimeout time.Duration
-	// MaxPending bounds messages pipelined by a client and not yet answered.
+	// MaxPending bounds messages pipelined by a client and not yet answered;
+	// beyond it the gateway stops reading the client until answers arrive.
 	MaxPending int
+	// MaxStatements and MaxPortals bound the named prepared statements and
+	// the named portals and cursors of one session; MaxSessionText bounds
+	// the bytes of SQL text the gateway keeps for them. Past a bound the
+	// statement that would create one more is refused (SQLSTATE 53400).
+	MaxStatements  int
+	MaxPortals     int
+	MaxSessionText int
 	// ForwardParams lists the startup parameters passed to the backend;
 	// nil means DefaultForwardParams.
 	ForwardParams []string
@@ -125,6 +140,15 @@ func (c *Config) Validate() error {
 	}
 	if c.MaxPending <= 0 {
 		c.MaxPending = DefaultMaxPending
+	}
+	if c.MaxStatements <= 0 {
+		c.MaxStatements = DefaultMaxStatements
+	}
+	if c.MaxPortals <= 0 {
+		c.MaxPortals = DefaultMaxPortals
+	}
+	if c.MaxSessionText <= 0 {
+		c.MaxSessionText = DefaultMaxSessionText
 	}
 	if c.ForwardParams == nil {
 		c.ForwardParams = DefaultForwardParams

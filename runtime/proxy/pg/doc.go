@@ -11,32 +11,72 @@
 //     shared by its connections.
 //   - Config: Hooks, Backend resolver, client TLS, limits, logger, clock.
 //     Validate fills defaults.
-//   - Hooks.Authenticate returns a Session; Session.CheckQuery returns a
-//     Verdict (allow or deny with an error, notices, an approval Wait, a
-//     RowRewriter for masking); Session.Done receives a CommandResult per
-//     command; Session.Close ends it.
+//   - Hooks.Authenticate returns a Session. The proxy asks it to Classify
+//     every Query and Parse text, to Judge every statement once the proxy
+//     has resolved what it refers to (an EXECUTE to its prepared statement,
+//     a FETCH to its cursor), to Approve what needs a human, and to Reserve
+//     recording slots before anything runs; Slots.Record receives each
+//     outcome and Deny each refusal.
 //   - RenderError maps any error to the ErrorResponse the client sees.
+//
+// # Session state: the backend's truth
+//
+// PostgreSQL keeps prepared statements and portals per session, and SQL
+// PREPARE/DECLARE share one namespace each with the protocol's Parse/Bind.
+// The proxy keeps a model of them (state.go) that changes only when the
+// backend confirms a change, in order: ParseComplete, BindComplete,
+// CloseComplete, the CommandComplete of PREPARE, DECLARE, DEALLOCATE,
+// CLOSE, DISCARD ALL and transaction control, and ReadyForQuery for the
+// end of a transaction (non-holdable portals die at commit; portals created
+// in an aborted transaction or a rolled-back savepoint die with it; WITH
+// HOLD cursors survive a commit). A simple Query drops the unnamed
+// statement and portal; a failing portal is dropped. Names are compared as
+// the backend compares them: exactly, in the server encoding, on their
+// first 63 bytes.
+//
+// The client reader judges messages before the backend answered the
+// earlier ones. Within an epoch (the messages between two Syncs or simple
+// Queries) a failure makes the backend skip everything up to Sync, so
+// judging on the assumption that earlier messages of the epoch succeeded is
+// sound; a reference to a name changed by an unanswered message of an
+// earlier epoch waits for the backend's answer. A reference to a statement
+// or portal the proxy does not know is refused (26000 or 34000), never
+// forwarded with a guess.
 //
 // # Invariants
 //
-//   - A denied statement's text never reaches the backend. The proxy sends a
-//     fixed substitute in its place, a syntax error the backend rejects at
-//     parse time without executing anything, and replaces the backend's
-//     error with the deny (SQLSTATE 42501 by default). So a denial behaves
-//     exactly like any failed statement: inside a transaction block the
-//     transaction becomes aborted (status 'E'), later statements fail with
-//     25P02 until the client sends ROLLBACK (a COMMIT rolls back), and the
-//     session stays usable afterwards. Responses stay in wire order even
-//     when the client pipelines.
-//   - A denied Parse answers ErrorResponse; the proxy then discards the
-//     client's messages until Sync (as the backend does after an error) and
-//     the backend's ReadyForQuery answers the Sync.
-//   - Row rewriting: the proxy keeps per-connection maps of prepared
-//     statements and portals to their RowRewriter, because clients such as
-//     pgx cache statements and do not ask for the RowDescription again. A
-//     rewriter that refuses a RowDescription or a CopyData withholds the
-//     result: the client gets ErrRewrite and nothing else until
-//     ReadyForQuery.
+//   - A denied statement's text never reaches the backend. A denied simple
+//     Query is replaced by a fixed syntax error the backend rejects at parse
+//     time; a denied extended-protocol message by a Describe of a statement
+//     that cannot exist (the gateway reserves its name prefix), which fails
+//     without side effects. Either way the backend behaves as after any
+//     failure (an open transaction block becomes aborted, the extended
+//     protocol skips to Sync, responses keep their order) and the proxy
+//     replaces the backend's error with the refusal. The proxy also
+//     discards the client's messages up to Sync after a refused
+//     extended-protocol message, as the backend would.
+//   - Every execution is judged with the active policy: each statement of
+//     a simple Query, each Bind (with its parameters shown to approvers:
+//     one approval covers one execution), each Execute of a cursor or of a
+//     statement that refers to session state. EXECUTE arguments are judged
+//     with the prepared statement, and their columns flow into its outputs.
+//   - Masking follows the statement that produced the rows: each statement
+//     of a Query and each executed portal has its own RowRewriter. A portal
+//     executed without a RowDescription of its own is described by the
+//     proxy first (the answer is consumed), so the rewriter knows the real
+//     result formats. A rewriter that refuses a RowDescription or CopyData
+//     withholds the result: the client gets ErrRewrite and no rows.
+//   - A backend answer that does not fit the message the proxy expects ends
+//     the connection: a response is never attributed to the wrong
+//     statement.
+//   - Text is read as the backend reads it: converted from the session's
+//     client encoding to UTF-8 and checked against standard_conforming_strings,
+//     both taken from the backend's ParameterStatus reports; after a
+//     statement that may change them the proxy classifies nothing more until
+//     the backend has answered.
+//   - Nothing runs unrecorded: the proxy reserves the recording slots of a
+//     message before it forwards it and stops reading the client while the
+//     recorder is behind.
 //   - The backend credential never reaches the client, a log or an error;
 //     the token never appears in an error or a log.
 //   - CancelRequest: clients get a random gateway key per connection; only an
@@ -45,20 +85,24 @@
 //     replication connections are refused. Only an allow-list of startup
 //     parameters (DefaultForwardParams) is passed on to the backend.
 //   - Every read is bounded (MaxMessageSize, MaxBackendMessageSize,
-//     MaxTokenSize, 10000-byte startup packets); input never panics.
+//     MaxTokenSize, 10000-byte startup packets), and so is the state one
+//     session can make the proxy keep (MaxStatements, MaxPortals,
+//     MaxSessionText); input never panics.
 //
 // # Concurrency and buffering
 //
 // Each connection has two goroutines: the client reader (judges and
-// forwards, owns the backend writer) and the backend reader (relays and
-// rewrites). A queue of forwarded messages awaiting responses tells the
-// backend reader which statement a response belongs to. Output is buffered
-// and flushed only when no complete message is waiting on the other side,
-// so pipelined traffic is batched and nothing waits on an unflushed buffer.
-// An approval Wait blocks only its own connection's client reader. Messages
-// that fit the read buffer are relayed without copying. Cancelling ctx sets
-// past deadlines on both connections (context.AfterFunc), which unblocks
-// both readers; ServeConn returns after both have stopped.
+// forwards, owns the backend writer) and the backend reader (relays,
+// rewrites and confirms). A queue of forwarded messages awaiting responses
+// tells the backend reader which statement a response belongs to; it and
+// the session state share one mutex, and the client reader waits on its
+// condition when it needs the backend's answer first (or when MaxPending
+// messages are unanswered). Output is buffered and flushed only when no
+// complete message is waiting on the other side, so pipelined traffic is
+// batched and nothing waits on an unflushed buffer. An approval wait blocks
+// only its own connection's client reader. Cancelling ctx sets past
+// deadlines on both connections (context.AfterFunc), which unblocks both
+// readers; ServeConn returns after both have stopped.
 //
 // # Message flow
 //
@@ -79,36 +123,37 @@
 //	  |<-- AuthOk, ParameterStatus, gateway BackendKeyData, Z --------|
 //	  |                            |                                  |
 //	  |  simple query (allowed)    |                                  |
-//	  |-- Query(sql) ------------->| CheckQuery(sql): allow           |
+//	  |-- Query(sql) ------------->| Judge each statement: allow      |
 //	  |                            |-- Query(sql) ------------------->|
 //	  |<-- T, D (rewritten), C, Z -|<-------------- T, D..., C, Z ----|
 //	  |                            |                                  |
 //	  |  simple query (denied)     |                                  |
-//	  |-- Query(sql) ------------->| CheckQuery(sql): deny            |
+//	  |-- Query(sql) ------------->| Judge: deny                      |
 //	  |                            |-- Query(substitute) ------------>|
 //	  |<-- ErrorResponse(42501), Z-|<---- ErrorResponse(42601), Z ----|
 //	  |                            |                                  |
 //	  |  extended query            |                                  |
-//	  |-- Parse(s, sql) ---------->| CheckQuery(sql): allow, remember |
-//	  |-- Describe(S s), Sync ---->|   s -> RowRewriter               |
+//	  |-- Parse(s, sql) ---------->| Judge: allow; on ParseComplete   |
+//	  |-- Describe(S s), Sync ---->|   s exists                       |
 //	  |                            |-- Parse, Describe, Sync -------->|
 //	  |<-- 1, t, T, Z -------------|<-------------------- 1, t, T, Z -|
-//	  |-- Bind(p, s), Execute(p),  |   p -> rewriter of s             |
-//	  |   Sync ------------------->|-- Bind, Execute, Sync ---------->|
+//	  |-- Bind(p, s), Execute(p),  | Judge s again (policy now); on   |
+//	  |   Sync ------------------->|   BindComplete p exists          |
+//	  |                            |-- Bind, Execute, Sync ---------->|
 //	  |<-- 2, D (rewritten), C, Z -|<----------------- 2, D..., C, Z -|
 //	  |                            |                                  |
 //	  |  denied Parse in a pipeline|                                  |
-//	  |-- Parse(sql), Bind,        | CheckQuery(sql): deny; discard   |
+//	  |-- Parse(sql), Bind,        | Judge: deny; discard             |
 //	  |   Execute, Sync ---------->|   Bind, Execute until Sync       |
-//	  |                            |-- Parse(substitute), Sync ------>|
-//	  |<-- ErrorResponse(42501), Z-|<---- ErrorResponse(42601), Z ----|
+//	  |                            |-- Describe(S reserved), Sync --->|
+//	  |<-- ErrorResponse(42501), Z-|<---- ErrorResponse(26000), Z ----|
 //	  |                            |                                  |
 //	  |  COPY FROM STDIN / TO STDOUT                                  |
-//	  |-- Query(COPY ... FROM) --->| CheckQuery: allow -------------->|
+//	  |-- Query(COPY ... FROM) --->| Judge: allow ------------------->|
 //	  |<-- CopyInResponse ---------|<------------ CopyInResponse -----|
 //	  |-- CopyData..., CopyDone -->|--------------------------------->|
 //	  |<-- C, Z -------------------|<----------------------- C, Z ----|
-//	  |-- Query(COPY ... TO) ----->| CheckQuery: allow -------------->|
+//	  |-- Query(COPY ... TO) ----->| Judge: allow ------------------->|
 //	  |<-- H, d (RowRewriter.CopyData), c, C, Z <--- H, d..., c, C, Z-|
 //	  |                            |                                  |
 //	  |  cancel (new connection)   |                                  |

@@ -44,12 +44,6 @@ var (
 	// ErrRewrite reports that a row rewriter refused a result: the rows are
 	// withheld (SQLSTATE 42501).
 	ErrRewrite = errors.New("result withheld: masking could not be applied")
-	// ErrUnsafeSetting refuses a session whose lexical settings would make
-	// the backend read SQL differently from the gateway's parser:
-	// standard_conforming_strings off, or a client-only multibyte encoding
-	// (SJIS, BIG5, GBK, UHC, GB18030, JOHAB) whose second bytes can be a
-	// backslash or quote (SQLSTATE 22023).
-	ErrUnsafeSetting = errors.New("gatehouse refuses the session setting")
 )
 
 // Error is a protocol-neutral error with the fields of a PostgreSQL
@@ -140,8 +134,6 @@ func RenderError(err error) *pgproto3.ErrorResponse {
 		r.Code, r.Message = "08001", ErrBackendUnavailable.Error()
 	case errors.Is(err, ErrTooManyPending):
 		r.Code, r.Message = "54000", err.Error()
-	case errors.Is(err, ErrUnsafeSetting):
-		r.Code, r.Message = "22023", err.Error()
 	case errors.Is(err, context.DeadlineExceeded):
 		r.Code, r.Message = "57014", "canceling statement due to timeout"
 	case errors.Is(err, context.Canceled):

@@ -115,11 +115,9 @@ func (h *Handler) ServeConn(ctx context.Context, nc net.Conn) error {
 	defer bconn.Close()
 	dl.add(bconn)
 
+	var lex lexical
 	for k, v := range hj.ParameterStatuses {
-		if err := checkSetting(k, v); err != nil {
-			log.WarnContext(ctx, "Backend session refused.", "resource", bc.Address, "error", err)
-			return fatal(err)
-		}
+		lex.set(k, v)
 	}
 	key := make([]byte, len(hj.SecretKey))
 	copy(key, hj.SecretKey)
@@ -156,7 +154,7 @@ func (h *Handler) ServeConn(ctx context.Context, nc net.Conn) error {
 	dl.set(nc, false, zeroTime)
 	log.DebugContext(ctx, "Session started.", "identity", req.User, "resource", bc.Address)
 
-	c := newConn(h, log, sess, st.conn, bconn, cw, dl, txs)
+	c := newConn(h, log, sess, st.conn, bconn, cw, dl, txs, lex)
 	return c.run(ctx, cancel)
 }
 
@@ -228,11 +226,6 @@ func (h *Handler) startup(ctx context.Context, nc net.Conn) (*startup, error) {
 			}
 			if params["database"] == "" {
 				params["database"] = params["user"]
-			}
-			for k, v := range params {
-				if err := checkSetting(k, v); err != nil {
-					return nil, fatal(err)
-				}
 			}
 			if r, ok := params["replication"]; ok && !isFalse(r) {
 				return nil, fatal(fmt.Errorf("%w: replication connections are not supported", ErrUnsupportedProtocol))

@@ -125,6 +125,11 @@ type conn struct {
 	cw      lockedWriter
 
 	state *sessionState
+	// lex are the lexical settings the backend reported (guarded by
+	// state.mu); lexDirty is set by the client reader after forwarding a
+	// statement that may change them, until the backend has answered.
+	lex      lexical
+	lexDirty bool
 
 	// Client reader state.
 	crd     msgReader
@@ -152,12 +157,13 @@ type conn struct {
 	firstOnce sync.Once
 }
 
-func newConn(h *Handler, log *slog.Logger, sess Session, client, backend net.Conn, cw *bufio.Writer, dl *deadlines, txs byte) *conn {
+func newConn(h *Handler, log *slog.Logger, sess Session, client, backend net.Conn, cw *bufio.Writer, dl *deadlines, txs byte, lex lexical) *conn {
 	c := &conn{
 		cfg: &h.cfg, log: log, sess: sess, client: client, backend: backend, dl: dl,
 		bw:    bufio.NewWriterSize(backend, backendWrite),
 		state: newSessionState(txs),
 		epoch: 1,
+		lex:   lex,
 	}
 	c.cw.w = cw
 	c.crd = msgReader{r: bufio.NewReaderSize(client, clientReadBuf), max: h.cfg.MaxMessageSize}
@@ -265,11 +271,11 @@ func (c *conn) fromClient(ctx context.Context, msg []byte) error {
 		if err != nil {
 			return err
 		}
-		sqlb, _, err := cbytes(rest)
+		sqlb, rest, err := cbytes(rest)
 		if err != nil {
 			return err
 		}
-		return c.parse(ctx, name, string(sqlb), msg)
+		return c.parse(ctx, name, string(sqlb), paramTypes(rest), msg)
 	case 'B':
 		return c.bind(ctx, body, msg)
 	case 'D':
@@ -320,8 +326,75 @@ func (c *conn) fromClient(ctx context.Context, msg []byte) error {
 	}
 }
 
+// text converts a Query or Parse text to UTF-8 as the backend will read
+// it, after waiting for the backend's answer to any earlier statement that
+// may have changed how it reads text.
+func (c *conn) text(ctx context.Context, raw string) (string, error) {
+	if c.lexDirty {
+		if err := c.waitConfirmed(ctx); err != nil {
+			return "", err
+		}
+		c.state.mu.Lock()
+		// Inside a transaction block, COMMIT or ROLLBACK may still undo a
+		// SET: stay careful until the block ends.
+		c.lexDirty = c.state.tx.status != 'I'
+		c.state.mu.Unlock()
+	}
+	c.state.mu.Lock()
+	lex := c.lex
+	c.state.mu.Unlock()
+	u, err := lex.toUTF8(raw)
+	if err != nil {
+		return "", &Error{Code: "22021", Message: "gatehouse denied the command: " + err.Error(), Err: err}
+	}
+	if err := lex.check(u); err != nil {
+		return "", err
+	}
+	return u, nil
+}
+
+// keyOf returns a protocol-level name as the backend keys it, or false
+// when the gateway cannot compare it exactly.
+// room checks the session's bounds before one more named statement or
+// portal is created.
+func (c *conn) room(ns byte, text int) error {
+	c.state.mu.Lock()
+	defer c.state.mu.Unlock()
+	maxCount := c.cfg.MaxStatements
+	if ns == nsPortal {
+		maxCount = c.cfg.MaxPortals
+	}
+	return c.state.room(ns, text, maxCount, c.cfg.MaxSessionText)
+}
+
+func (c *conn) keyOf(name string) (string, bool) {
+	c.state.mu.Lock()
+	lex := c.lex
+	c.state.mu.Unlock()
+	return lex.key(name)
+}
+
+func unknownName(name string) error {
+	return &Error{Code: "22021", Message: fmt.Sprintf("gatehouse denied the reference to %q: the name cannot be compared exactly in the session's encodings", name),
+		Hint: "Use ASCII names for prepared statements and portals, or client_encoding equal to the server encoding."}
+}
+
+func (c *conn) noteLexical(stmts []sqlclass.Statement) {
+	for i := range stmts {
+		if changesLexical(&stmts[i]) {
+			c.lexDirty = true
+			return
+		}
+	}
+}
+
 // query judges a simple Query message statement by statement.
-func (c *conn) query(ctx context.Context, sql string, msg []byte) error {
+func (c *conn) query(ctx context.Context, raw string, msg []byte) error {
+	sql, err := c.text(ctx, raw)
+	if err != nil {
+		c.sess.Deny(ctx, raw, nil, err)
+		return c.denyQuery(ctx, err)
+	}
 	stmts, err := c.sess.Classify(sql)
 	if err != nil {
 		c.sess.Deny(ctx, sql, nil, err)
@@ -344,6 +417,13 @@ func (c *conn) query(ctx context.Context, sql string, msg []byte) error {
 			if w {
 				wait = true
 				break
+			}
+			if derr == nil && (st.Kind == "prepare" || st.Kind == "declare") {
+				ns := byte(nsStmt)
+				if st.Kind == "declare" {
+					ns = nsPortal
+				}
+				derr = c.room(ns, len(st.Text))
 			}
 			var v Verdict
 			if derr != nil {
@@ -408,6 +488,7 @@ func (c *conn) query(ctx context.Context, sql string, msg []byte) error {
 		return err
 	}
 	c.epoch++
+	c.noteLexical(stmts)
 	return c.write(msg)
 }
 
@@ -449,8 +530,18 @@ func (c *conn) denyExtended(ctx context.Context, err error) error {
 	return c.write(substituteDescribe)
 }
 
-func (c *conn) parse(ctx context.Context, name, sql string, msg []byte) error {
-	key := nameKey(name)
+func (c *conn) parse(ctx context.Context, name, raw string, oids []uint32, msg []byte) error {
+	sql, err := c.text(ctx, raw)
+	if err != nil {
+		c.sess.Deny(ctx, raw, nil, err)
+		return c.denyExtended(ctx, err)
+	}
+	key, ok := c.keyOf(name)
+	if !ok {
+		err := unknownName(name)
+		c.sess.Deny(ctx, sql, nil, err)
+		return c.denyExtended(ctx, err)
+	}
 	if hasReservedPrefix(key) {
 		err := reservedNameError("prepared statement", name)
 		c.sess.Deny(ctx, sql, nil, err)
@@ -466,7 +557,13 @@ func (c *conn) parse(ctx context.Context, name, sql string, msg []byte) error {
 		c.sess.Deny(ctx, sql, nil, err)
 		return c.denyExtended(ctx, err)
 	}
-	p := &prepared{text: sql}
+	if key != "" {
+		if err := c.room(nsStmt, len(sql)); err != nil {
+			c.sess.Deny(ctx, sql, nil, err)
+			return c.denyExtended(ctx, err)
+		}
+	}
+	p := &prepared{text: sql, paramOIDs: oids}
 	if len(stmts) == 1 {
 		p.st = &stmts[0]
 		if !deferred(p.st) {
@@ -512,7 +609,13 @@ func (c *conn) bind(ctx context.Context, body, msg []byte) error {
 	if err != nil {
 		return err
 	}
-	pkey, skey := nameKey(b.portal), nameKey(b.stmt)
+	pkey, ok1 := c.keyOf(b.portal)
+	skey, ok2 := c.keyOf(b.stmt)
+	if !ok1 || !ok2 {
+		err := unknownName(b.portal + "/" + b.stmt)
+		c.sess.Deny(ctx, "Bind", nil, err)
+		return c.denyExtended(ctx, err)
+	}
 	if hasReservedPrefix(pkey) {
 		err := reservedNameError("portal", b.portal)
 		c.sess.Deny(ctx, "Bind", nil, err)
@@ -537,6 +640,12 @@ func (c *conn) bind(ctx context.Context, body, msg []byte) error {
 		c.sess.Deny(ctx, "Bind", nil, err)
 		return c.denyExtended(ctx, err)
 	}
+	if pkey != "" {
+		if err := c.room(nsPortal, 0); err != nil {
+			c.sess.Deny(ctx, p.text, nil, err)
+			return c.denyExtended(ctx, err)
+		}
+	}
 	np := &portal{text: p.text, st: p.st, stmt: p, formats: b.resultFormats}
 	if p.st != nil && !deferred(p.st) {
 		target, _, derr, _ := c.resolve(nil, p.st, 0)
@@ -552,7 +661,10 @@ func (c *conn) bind(ctx context.Context, body, msg []byte) error {
 			return c.denyExtended(ctx, v.Err)
 		}
 		if v.NeedsApproval {
-			item := ApprovalItem{Text: p.text, Params: b.renderParams(), Verdict: &v}
+			c.state.mu.Lock()
+			oids := p.paramOIDs
+			c.state.mu.Unlock()
+			item := ApprovalItem{Text: p.text, Params: b.renderParams(oids), Verdict: &v}
 			if err := c.approve(ctx, []ApprovalItem{item}); err != nil {
 				c.sess.Deny(ctx, p.text, &v, err)
 				return c.denyExtended(ctx, err)
@@ -569,7 +681,12 @@ func (c *conn) bind(ctx context.Context, body, msg []byte) error {
 }
 
 func (c *conn) describe(ctx context.Context, target byte, name string, msg []byte) error {
-	key := nameKey(name)
+	key, ok := c.keyOf(name)
+	if !ok {
+		err := unknownName(name)
+		c.sess.Deny(ctx, "Describe", nil, err)
+		return c.denyExtended(ctx, err)
+	}
 	switch target {
 	case 'S':
 		p, err := c.lookupStmtWait(ctx, key)
@@ -604,7 +721,12 @@ func (c *conn) describe(ctx context.Context, target byte, name string, msg []byt
 }
 
 func (c *conn) close(ctx context.Context, target byte, name string, msg []byte) error {
-	key := nameKey(name)
+	key, ok := c.keyOf(name)
+	if !ok {
+		err := unknownName(name)
+		c.sess.Deny(ctx, "Close", nil, err)
+		return c.denyExtended(ctx, err)
+	}
 	var o *op
 	switch target {
 	case 'S':
@@ -621,7 +743,12 @@ func (c *conn) close(ctx context.Context, target byte, name string, msg []byte) 
 }
 
 func (c *conn) execute(ctx context.Context, name string, msg []byte) error {
-	key := nameKey(name)
+	key, ok := c.keyOf(name)
+	if !ok {
+		err := unknownName(name)
+		c.sess.Deny(ctx, "Execute", nil, err)
+		return c.denyExtended(ctx, err)
+	}
 	var (
 		pt   *portal
 		es   *execStmt
@@ -741,6 +868,9 @@ func (c *conn) execute(ctx context.Context, name string, msg []byte) error {
 	if err := c.push(ctx, e, ops); err != nil {
 		slots.Release()
 		return err
+	}
+	if es.st != nil && changesLexical(es.st) {
+		c.lexDirty = true
 	}
 	return c.write(msg)
 }
@@ -1122,11 +1252,9 @@ func (c *conn) fromBackend(ctx context.Context, msg []byte) error {
 		if err := ps.Decode(body); err != nil {
 			return fmt.Errorf("%w: backend ParameterStatus: %v", ErrProtocolViolation, err)
 		}
-		if err := checkSetting(ps.Name, ps.Value); err != nil {
-			// The backend now reads SQL differently from the classifier:
-			// nothing more may be forwarded on this connection.
-			return c.fatalClient(err)
-		}
+		c.state.mu.Lock()
+		c.lex.set(ps.Name, ps.Value)
+		c.state.mu.Unlock()
 		return c.writeClient(msg)
 	case 'A': // NotificationResponse
 		return c.writeClient(msg)
@@ -1198,6 +1326,13 @@ func (c *conn) describeAnswer(e *entry, typ byte, body, msg []byte) error {
 		if e.kind != kDescStmt {
 			return errDesync
 		}
+		var pd pgproto3.ParameterDescription
+		if err := pd.Decode(body); err != nil {
+			return fmt.Errorf("%w: backend ParameterDescription: %v", ErrProtocolViolation, err)
+		}
+		c.state.mu.Lock()
+		e.stmt.paramOIDs = append([]uint32(nil), pd.ParameterOIDs...)
+		c.state.mu.Unlock()
 		return c.writeClient(msg)
 	case 'T', 'n':
 		var fields []pgproto3.FieldDescription
@@ -1401,7 +1536,7 @@ func (c *conn) statementError(e *entry, es *execStmt, body, msg []byte, extended
 		// A portal that fails is dropped (PostgreSQL marks it failed).
 		for k, p := range c.state.portals {
 			if p == es.portal {
-				delete(c.state.portals, k)
+				c.state.delPortal(k)
 			}
 		}
 	}

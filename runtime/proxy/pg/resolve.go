@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -42,7 +43,7 @@ func (c *conn) newSim() *sim {
 }
 
 func (sm *sim) stmt(name string) *prepared {
-	key := nameKey(name)
+	key := sm.c.sqlKey(name)
 	if p, ok := sm.stmts[key]; ok {
 		return p
 	}
@@ -60,7 +61,7 @@ func (sm *sim) stmt(name string) *prepared {
 }
 
 func (sm *sim) portal(name string) *portal {
-	key := nameKey(name)
+	key := sm.c.sqlKey(name)
 	if p, ok := sm.portals[key]; ok {
 		return p
 	}
@@ -86,6 +87,17 @@ func (sm *sim) portal(name string) *portal {
 func (c *conn) resolve(sm *sim, st *sqlclass.Statement, depth int) (target *sqlclass.Statement, pt *portal, err error, wait bool) {
 	if depth > maxResolveDepth {
 		return nil, nil, &Error{Code: "42501", Message: "gatehouse denied the command: it refers to prepared statements or cursors too deeply"}, false
+	}
+	switch st.Kind {
+	case "prepare", "execute", "deallocate", "declare", "fetch", "close":
+		if c != nil && st.Name != "" {
+			c.state.mu.Lock()
+			_, ok := c.lex.sqlKey(st.Name)
+			c.state.mu.Unlock()
+			if !ok {
+				return nil, nil, unknownName(st.Name), false
+			}
+		}
 	}
 	switch st.Kind {
 	case "prepare", "declare":
@@ -199,7 +211,7 @@ func (c *conn) effects(sm *sim, st *sqlclass.Statement, running *portal) []*op {
 	}
 	switch st.Kind {
 	case "prepare":
-		key := nameKey(st.Name)
+		key := c.sqlKey(st.Name)
 		p := &prepared{text: st.Text, st: st.Inner, sqlLevel: true}
 		sm.stmts[key] = p
 		return []*op{{ns: nsStmt, kind: opSet, name: key, stmt: p}}
@@ -213,11 +225,11 @@ func (c *conn) effects(sm *sim, st *sqlclass.Statement, running *portal) []*op {
 			}
 			return []*op{{ns: nsStmt, kind: opDelAll}}
 		}
-		key := nameKey(st.Name)
+		key := c.sqlKey(st.Name)
 		sm.stmts[key] = nil
 		return []*op{{ns: nsStmt, kind: opDel, name: key}}
 	case "declare":
-		key := nameKey(st.Name)
+		key := c.sqlKey(st.Name)
 		pt := &portal{text: st.Text, st: st.Inner, cursor: true, holdable: st.SubKind == "declare with hold"}
 		sm.portals[key] = pt
 		return []*op{{ns: nsPortal, kind: opSet, name: key, portal: pt}}
@@ -230,7 +242,7 @@ func (c *conn) effects(sm *sim, st *sqlclass.Statement, running *portal) []*op {
 			}
 			return []*op{{ns: nsPortal, kind: opDelAll, keep: running}}
 		}
-		key := nameKey(st.Name)
+		key := c.sqlKey(st.Name)
 		sm.portals[key] = nil
 		return []*op{{ns: nsPortal, kind: opDel, name: key}}
 	case "utility":
@@ -326,8 +338,9 @@ func decodeBind(b []byte) (*bindMsg, error) {
 // to the exact bytes: the waiting Bind is the one forwarded).
 const maxShownParam = 1024
 
-// renderParams renders the Bind's parameters for an approver.
-func (m *bindMsg) renderParams() []string {
+// renderParams renders the Bind's parameters for an approver; oids are
+// the statement's parameter types (may be short or empty).
+func (m *bindMsg) renderParams(oids []uint32) []string {
 	out := make([]string, len(m.params))
 	for i, p := range m.params {
 		format := int16(0)
@@ -337,24 +350,106 @@ func (m *bindMsg) renderParams() []string {
 		case i < len(m.paramFormats):
 			format = m.paramFormats[i]
 		}
-		out[i] = renderParam(p, format)
+		var oid uint32
+		if i < len(oids) {
+			oid = oids[i]
+		}
+		out[i] = renderParam(p, format, oid)
 	}
 	return out
 }
 
-func renderParam(p []byte, format int16) string {
+// Type OIDs whose binary form renderParam decodes.
+const (
+	oidBool    = 16
+	oidInt8    = 20
+	oidInt2    = 21
+	oidInt4    = 23
+	oidText    = 25
+	oidOID     = 26
+	oidFloat4  = 700
+	oidFloat8  = 701
+	oidBPChar  = 1042
+	oidVarchar = 1043
+	oidName    = 19
+	oidUUID    = 2950
+)
+
+// renderParam shows one parameter value as an approver should read it:
+// text as a quoted string, binary values of common types decoded, other
+// binary values in hex with their type OID.
+func renderParam(p []byte, format int16, oid uint32) string {
 	if p == nil {
 		return "NULL"
 	}
 	var s string
-	if format == 0 && utf8.Valid(p) {
-		s = strconv.Quote(string(p))
+	if format == 0 {
+		if utf8.Valid(p) {
+			s = strconv.Quote(string(p))
+		} else {
+			s = `'\x` + hex.EncodeToString(p) + `' (not valid UTF-8)`
+		}
 	} else {
-		s = `'\x` + hex.EncodeToString(p) + `' (binary)`
+		s = decodeBinary(p, oid)
 	}
 	if len(s) > maxShownParam {
 		sum := sha256.Sum256(p)
 		s = s[:maxShownParam] + fmt.Sprintf("... (%d bytes, sha256 %x)", len(p), sum)
 	}
 	return strings.ToValidUTF8(s, "\uFFFD")
+}
+
+func decodeBinary(p []byte, oid uint32) string {
+	switch {
+	case oid == oidBool && len(p) == 1:
+		return strconv.FormatBool(p[0] != 0)
+	case oid == oidInt2 && len(p) == 2:
+		return strconv.FormatInt(int64(int16(binary.BigEndian.Uint16(p))), 10)
+	case oid == oidInt4 && len(p) == 4:
+		return strconv.FormatInt(int64(int32(binary.BigEndian.Uint32(p))), 10)
+	case oid == oidOID && len(p) == 4:
+		return strconv.FormatUint(uint64(binary.BigEndian.Uint32(p)), 10)
+	case oid == oidInt8 && len(p) == 8:
+		return strconv.FormatInt(int64(binary.BigEndian.Uint64(p)), 10)
+	case oid == oidFloat4 && len(p) == 4:
+		return strconv.FormatFloat(float64(math.Float32frombits(binary.BigEndian.Uint32(p))), 'g', -1, 32)
+	case oid == oidFloat8 && len(p) == 8:
+		return strconv.FormatFloat(math.Float64frombits(binary.BigEndian.Uint64(p)), 'g', -1, 64)
+	case (oid == oidText || oid == oidVarchar || oid == oidBPChar || oid == oidName) && utf8.Valid(p):
+		return strconv.Quote(string(p))
+	case oid == oidUUID && len(p) == 16:
+		h := hex.EncodeToString(p)
+		return h[:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:]
+	}
+	return fmt.Sprintf(`'\x%s' (binary, type oid %d)`, hex.EncodeToString(p), oid)
+}
+
+// paramTypes reads the parameter type OIDs at the end of a Parse message
+// (0: unspecified); malformed input yields none (the backend rejects it).
+func paramTypes(b []byte) []uint32 {
+	if len(b) < 2 {
+		return nil
+	}
+	n := int(binary.BigEndian.Uint16(b))
+	b = b[2:]
+	if len(b) < 4*n {
+		return nil
+	}
+	out := make([]uint32, n)
+	for i := range out {
+		out[i] = binary.BigEndian.Uint32(b[4*i:])
+	}
+	return out
+}
+
+// sqlKey keys a name given in SQL; names resolve has refused never get
+// here, so a failure falls back to the plain key.
+func (c *conn) sqlKey(name string) string {
+	c.state.mu.Lock()
+	k, ok := c.lex.sqlKey(name)
+	c.state.mu.Unlock()
+	if !ok {
+		return nameKey(name)
+	}
+	return k
 }

@@ -1,6 +1,7 @@
 package pg
 
 import (
+	"fmt"
 	"slices"
 	"sync"
 
@@ -56,6 +57,9 @@ type prepared struct {
 	st *sqlclass.Statement
 	// sqlLevel is true for statements created with PREPARE.
 	sqlLevel bool
+	// paramOIDs are the parameter types (Parse, or the backend's
+	// ParameterDescription), for showing parameters to approvers.
+	paramOIDs []uint32
 	// fields is the statement's RowDescription (Describe of the
 	// statement), nil until seen; noData is set when it returns no rows.
 	fields    []pgproto3.FieldDescription
@@ -166,15 +170,15 @@ type sessionState struct {
 	portals map[string]*portal
 	tx      txModel
 
-	pendStmt     map[string]pendingRef
-	pendPortal   map[string]pendingRef
-	pendStmtAll  pendingRef
-	pendPortAll  pendingRef
-	seq          uint64
-	ended        bool
-	maxStmts     int
-	maxPortals   int
-	uncertainCnt int
+	pendStmt    map[string]pendingRef
+	pendPortal  map[string]pendingRef
+	pendStmtAll pendingRef
+	pendPortAll pendingRef
+	seq         uint64
+	ended       bool
+	// textBytes counts the SQL text kept for confirmed statements and
+	// cursors (bounded by Config.MaxSessionText).
+	textBytes int
 }
 
 func newSessionState(txStatus byte) *sessionState {
@@ -289,36 +293,82 @@ func (s *sessionState) apply(o *op) {
 	switch o.kind {
 	case opSet, opParse:
 		if o.ns == nsStmt {
+			s.delStmt(o.name)
 			s.stmts[o.name] = o.stmt
+			s.textBytes += len(o.stmt.text)
 		} else {
 			o.portal.xact, o.portal.sub = s.tx.xact, s.tx.currentSub()
+			s.delPortal(o.name)
 			s.portals[o.name] = o.portal
+			if o.portal.cursor {
+				s.textBytes += len(o.portal.text)
+			}
 		}
 	case opDel:
 		if o.ns == nsStmt {
-			delete(s.stmts, o.name)
+			s.delStmt(o.name)
 		} else {
-			delete(s.portals, o.name)
+			s.delPortal(o.name)
 		}
 	case opDelAll:
 		if o.ns == nsStmt {
-			unnamed, ok := s.stmts[""]
-			clear(s.stmts)
-			if ok {
-				s.stmts[""] = unnamed
+			for k := range s.stmts {
+				if k != "" {
+					s.delStmt(k)
+				}
 			}
 		} else {
 			for k, p := range s.portals {
 				if p != o.keep {
-					delete(s.portals, k)
+					s.delPortal(k)
 				}
 			}
 		}
 	case opDropUnnamed:
-		delete(s.stmts, "")
-		delete(s.portals, "")
+		s.delStmt("")
+		s.delPortal("")
 	}
 	s.settle(o)
+}
+
+// delStmt and delPortal drop a confirmed name, keeping textBytes; the
+// caller holds mu.
+func (s *sessionState) delStmt(name string) {
+	if p, ok := s.stmts[name]; ok {
+		s.textBytes -= len(p.text)
+		delete(s.stmts, name)
+	}
+}
+
+func (s *sessionState) delPortal(name string) {
+	if p, ok := s.portals[name]; ok {
+		if p.cursor {
+			s.textBytes -= len(p.text)
+		}
+		delete(s.portals, name)
+	}
+}
+
+// room reports whether one more named statement (ns nsStmt) or portal
+// holding text bytes of SQL fits the session's bounds, counting what is
+// confirmed and what is on its way; the caller holds mu.
+func (s *sessionState) room(ns byte, text, maxCount, maxText int) error {
+	var n int
+	what := "prepared statements"
+	if ns == nsStmt {
+		n = len(s.stmts) + len(s.pendStmt)
+	} else {
+		n, what = len(s.portals)+len(s.pendPortal), "portals and cursors"
+	}
+	if n >= maxCount {
+		return &Error{Code: "53400", Message: fmt.Sprintf("gatehouse denied the command: the session already has %d %s, the most the gateway keeps per session", maxCount, what),
+			Hint: "Release some (DEALLOCATE, CLOSE, or the protocol's Close) before creating more."}
+	}
+	if s.textBytes+text > maxText {
+		return &Error{Code: "53400", Message: fmt.Sprintf("gatehouse denied the command: the session's prepared statements and cursors would hold more than %d bytes of SQL text", maxText),
+			Hint: "Release some (DEALLOCATE, CLOSE) before creating more."}
+	}
+	return nil
 }
 
 // fail handles o when the message that makes it failed: a failed Parse of
@@ -328,13 +378,13 @@ func (s *sessionState) apply(o *op) {
 func (s *sessionState) fail(o *op) {
 	switch {
 	case o.kind == opParse && o.name == "":
-		delete(s.stmts, "")
+		s.delStmt("")
 	case o.kind == opSet && o.ns == nsPortal && o.name == "" && !o.portal.cursor:
-		delete(s.portals, "")
+		s.delPortal("")
 	case o.kind == opDropUnnamed:
 		// The Query ran (and failed): it dropped them first.
-		delete(s.stmts, "")
-		delete(s.portals, "")
+		s.delStmt("")
+		s.delPortal("")
 	}
 	s.settle(o)
 }
@@ -350,7 +400,7 @@ func (s *sessionState) endXact(commit bool) {
 	cur := s.tx.xact
 	for k, p := range s.portals {
 		if commit && !p.holdable || !commit && p.xact == cur {
-			delete(s.portals, k)
+			s.delPortal(k)
 		}
 	}
 	s.tx.xact++
@@ -385,7 +435,7 @@ func (s *sessionState) rollbackTo(name string) {
 		id := s.tx.savepoints[i].id
 		for k, p := range s.portals {
 			if p.xact == s.tx.xact && p.sub >= id {
-				delete(s.portals, k)
+				s.delPortal(k)
 			}
 		}
 		s.tx.savepoints = s.tx.savepoints[:i]

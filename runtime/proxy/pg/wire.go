@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"strings"
 	"sync"
 	"time"
 )
@@ -149,25 +148,4 @@ func (d *deadlines) cancel() {
 	for _, c := range d.conns {
 		_ = c.SetDeadline(time.Unix(1, 0))
 	}
-}
-
-// checkSetting refuses parameter values under which the backend would
-// tokenise SQL differently from the gateway's parser, which assumes
-// standard_conforming_strings on and an ASCII-safe client encoding. An
-// escaped quote that one side sees and the other does not would hide a
-// statement from classification.
-func checkSetting(name, value string) error {
-	switch strings.ToLower(name) {
-	case "standard_conforming_strings":
-		if !strings.EqualFold(value, "on") {
-			return fmt.Errorf("%w standard_conforming_strings=%s: the gateway parses SQL with it on", ErrUnsafeSetting, value)
-		}
-	case "client_encoding":
-		norm := strings.ToUpper(strings.NewReplacer("-", "", "_", "", " ", "").Replace(value))
-		switch norm {
-		case "SJIS", "SHIFTJIS", "MSKANJI", "SHIFTJIS2004", "BIG5", "WIN950", "WINDOWS950", "GBK", "WIN936", "WINDOWS936", "CP936", "UHC", "WIN949", "WINDOWS949", "GB18030", "JOHAB":
-			return fmt.Errorf("%w client_encoding=%s: its multibyte characters can end in a backslash or quote; use UTF8", ErrUnsafeSetting, value)
-		}
-	}
-	return nil
 }

@@ -36,6 +36,8 @@ type Hooks struct {
 	Notice string
 	// Unavailable, when set, is returned by Reserve (a failing recorder).
 	Unavailable error
+	// NoHistory keeps no texts or results (for memory tests).
+	NoHistory bool
 	// MaxRows limits the rows of every masked result (needs MaskColumn).
 	MaxRows int64
 
@@ -100,10 +102,12 @@ func (s *Session) Classify(sql string) ([]sqlclass.Statement, error) {
 
 // Judge implements pg.Session: markers in text decide.
 func (s *Session) Judge(_ context.Context, text string, _ *sqlclass.Statement) pg.Verdict {
-	s.mu.Lock()
-	s.checked = append(s.checked, text)
-	s.mu.Unlock()
 	h := s.h
+	if !h.NoHistory {
+		s.mu.Lock()
+		s.checked = append(s.checked, text)
+		s.mu.Unlock()
+	}
 	if h.DenyMarker != "" && strings.Contains(text, h.DenyMarker) {
 		return pg.Verdict{Err: h.DenyErr, Ref: text}
 	}
@@ -157,6 +161,9 @@ func (sl slots) Record(v *pg.Verdict, res pg.CommandResult) {
 		if t, ok := v.Ref.(string); ok {
 			res.Text = t
 		}
+	}
+	if sl.s.h.NoHistory {
+		return
 	}
 	sl.s.mu.Lock()
 	sl.s.results = append(sl.s.results, res)
