@@ -42,9 +42,11 @@ func (k Key) Top() Key {
 	return k
 }
 
-// Result is one test's outcome and the output lines it printed itself.
+// Result is one test's outcome, its run time in seconds and the output
+// lines it printed itself.
 type Result struct {
 	Outcome Outcome
+	Elapsed float64
 	Output  []string
 }
 
@@ -63,6 +65,7 @@ type event struct {
 	Package string
 	Test    string
 	Output  string
+	Elapsed float64
 }
 
 // maxLine bounds one line of the stream; a test's output line can be long
@@ -101,11 +104,11 @@ func ParseRun(r io.Reader, module string) (*Run, error) {
 		}
 		switch ev.Action {
 		case "pass":
-			res.Outcome = Pass
+			res.Outcome, res.Elapsed = Pass, ev.Elapsed
 		case "fail", "build-fail":
-			res.Outcome = Fail
+			res.Outcome, res.Elapsed = Fail, ev.Elapsed
 		case "skip":
-			res.Outcome = Skip
+			res.Outcome, res.Elapsed = Skip, ev.Elapsed
 		case "output", "build-output":
 			res.Output = append(res.Output, strings.TrimRight(ev.Output, "\n"))
 		}
@@ -231,9 +234,20 @@ type Difference struct {
 	Allowed *AllowEntry
 }
 
+// Slow is a test that passes both ways but takes much longer through the
+// gateway: often a failure in disguise (a wait that ends only at the
+// test's own deadline).
+type Slow struct {
+	Key             Key
+	Direct, Gateway float64 // seconds
+}
+
 // Report is the comparison of two runs.
 type Report struct {
 	Differences []Difference
+	// Slow lists tests passing both ways whose gateway run took at least
+	// the slow threshold longer, sorted by package and test name.
+	Slow []Slow
 	// Failing counts regressions no allow-list entry covers.
 	Failing int
 	// Stale lists allow-list entries that cover no regression (the test
@@ -242,8 +256,10 @@ type Report struct {
 }
 
 // Compare lists every test whose outcome differs, sorted by package and
-// test name, and marks the regressions the allow-list covers.
-func Compare(direct, gateway *Run, allow []AllowEntry) Report {
+// test name, and marks the regressions the allow-list covers. A test that
+// passes both ways and takes at least slow seconds longer through the
+// gateway is listed in Slow (slow <= 0: none).
+func Compare(direct, gateway *Run, allow []AllowEntry, slow float64) Report {
 	keys := map[Key]bool{}
 	for k := range direct.Tests {
 		keys[k] = true
@@ -256,6 +272,11 @@ func Compare(direct, gateway *Run, allow []AllowEntry) Report {
 	for k := range keys {
 		d, g := direct.outcome(k), gateway.outcome(k)
 		if d == g {
+			if d == Pass && slow > 0 {
+				if dt, gt := direct.Tests[k].Elapsed, gateway.Tests[k].Elapsed; gt-dt >= slow {
+					rep.Slow = append(rep.Slow, Slow{Key: k, Direct: dt, Gateway: gt})
+				}
+			}
 			continue
 		}
 		diff := Difference{Key: k, Direct: d, Gateway: g, Regression: d == Pass}
@@ -275,6 +296,13 @@ func Compare(direct, gateway *Run, allow []AllowEntry) Report {
 	}
 	sort.Slice(rep.Differences, func(i, j int) bool {
 		a, b := rep.Differences[i].Key, rep.Differences[j].Key
+		if a.Pkg != b.Pkg {
+			return a.Pkg < b.Pkg
+		}
+		return a.Test < b.Test
+	})
+	sort.Slice(rep.Slow, func(i, j int) bool {
+		a, b := rep.Slow[i].Key, rep.Slow[j].Key
 		if a.Pkg != b.Pkg {
 			return a.Pkg < b.Pkg
 		}

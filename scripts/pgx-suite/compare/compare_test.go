@@ -12,7 +12,8 @@ import (
 const mod = "github.com/jackc/pgx/v5"
 
 // stream builds a go test -json stream from "action package test [output]"
-// lines ("-" for no test).
+// lines ("-" for no test); for pass, fail and skip the last field is the
+// elapsed time in seconds.
 func stream(lines ...string) string {
 	var b strings.Builder
 	for _, l := range lines {
@@ -25,11 +26,15 @@ func stream(lines ...string) string {
 		if f[2] != "-" {
 			test = f[2]
 		}
-		out := ""
+		out, elapsed := "", "0"
 		if len(f) == 4 {
-			out = f[3] + "\n"
+			if f[0] == "output" {
+				out = f[3] + "\n"
+			} else {
+				elapsed = f[3]
+			}
 		}
-		b.WriteString(`{"Action":"` + f[0] + `","Package":"` + pkg + `","Test":"` + test + `","Output":` + quote(out) + "}\n")
+		b.WriteString(`{"Action":"` + f[0] + `","Package":"` + pkg + `","Test":"` + test + `","Output":` + quote(out) + `,"Elapsed":` + elapsed + "}\n")
 	}
 	return b.String()
 }
@@ -140,6 +145,7 @@ func TestCompare(t *testing.T) {
 	t.Parallel()
 	direct := mustRun(t, stream(
 		"pass . TestSame",
+		"pass . TestSlow",
 		"pass . TestBroken",
 		"pass . TestAllowed",
 		"pass . TestAllowed/sub",
@@ -149,6 +155,7 @@ func TestCompare(t *testing.T) {
 	))
 	gateway := mustRun(t, stream(
 		"pass . TestSame",
+		"pass . TestSlow 120",
 		"fail . TestBroken",
 		"fail . TestAllowed",
 		"fail . TestAllowed/sub",
@@ -159,7 +166,7 @@ func TestCompare(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rep := Compare(direct, gateway, allow)
+	rep := Compare(direct, gateway, allow, 10)
 	got := map[string]string{}
 	for _, d := range rep.Differences {
 		s := string(d.Direct) + "->" + string(d.Gateway)
@@ -189,6 +196,9 @@ func TestCompare(t *testing.T) {
 	}
 	if rep.Failing != 3 {
 		t.Errorf("Failing = %d, want 3", rep.Failing)
+	}
+	if len(rep.Slow) != 1 || rep.Slow[0].Key.Test != "TestSlow" || rep.Slow[0].Gateway != 120 {
+		t.Errorf("slow: %+v", rep.Slow)
 	}
 	if len(rep.Stale) != 1 || rep.Stale[0].Key.Test != "TestGone" {
 		t.Errorf("stale: %+v", rep.Stale)

@@ -21,6 +21,7 @@ const (
 type options struct {
 	direct, gateway, allow, module string
 	lines, subtests                int
+	slow                           float64
 }
 
 func main() {
@@ -31,6 +32,7 @@ func main() {
 	flag.StringVar(&o.module, "module", "github.com/jackc/pgx/v5", "module path of the suite, stripped from package names")
 	flag.IntVar(&o.lines, "lines", 6, "output lines shown per differing test")
 	flag.IntVar(&o.subtests, "subtests", 3, "differing subtests shown with output per top-level test")
+	flag.Float64Var(&o.slow, "slow", 10, "list tests that pass both ways but take this many seconds longer through the gateway (0: off)")
 	flag.Parse()
 	code, err := run(o, os.Stdout)
 	if err != nil {
@@ -63,7 +65,7 @@ func run(o options, w io.Writer) (int, error) {
 			return exitInput, fmt.Errorf("%s: %w", o.allow, err)
 		}
 	}
-	rep := Compare(direct, gateway, allow)
+	rep := Compare(direct, gateway, allow, o.slow)
 	printReport(w, o, direct, gateway, rep)
 	switch {
 	case direct.Count(false).Pass == 0:
@@ -140,6 +142,12 @@ func printReport(w io.Writer, o options, direct, gateway *Run, rep Report) {
 	if len(other) > 0 {
 		fmt.Fprintf(w, "\nother differences (the test does not pass directly): %d\n", len(other))
 		printGroups(w, o, direct, gateway, other)
+	}
+	if len(rep.Slow) > 0 {
+		fmt.Fprintf(w, "\npassing both ways, but at least %.0f s slower through the gateway: %d\n", o.slow, len(rep.Slow))
+		for _, s := range rep.Slow {
+			fmt.Fprintf(w, "  %-60s %6.1f s direct, %6.1f s gateway\n", s.Key, s.Direct, s.Gateway)
+		}
 	}
 	if len(rep.Stale) > 0 {
 		fmt.Fprintf(w, "\nallow-list entries that matched no difference (remove them?):\n")
