@@ -68,6 +68,8 @@ type gateway struct {
 	backendUser, backendPassword string
 	logs                         *syncBuffer
 	stateDir                     string
+	clock                        func() time.Time
+	activations                  int
 	// stop shuts the gateway down and flushes the recorder; idempotent.
 	stop func()
 }
@@ -105,6 +107,7 @@ func startGateway(t *testing.T, opts gatewayOptions) *gateway {
 		at = opts.at
 	}
 	clock := testclock.Start(at)
+	g.clock = clock
 	signed, pubPath := buildBundle(t, g.stateDir, clock())
 
 	cfg := server.Defaults()
@@ -184,8 +187,27 @@ func randomHex(t *testing.T, n int) string {
 
 // buildBundle compiles ../../policies, signs it with a key made for the
 // test, valid around now, and returns the signed bundle and the public
-// key's path.
+// key's path. The key is kept in g for later activations.
 func buildBundle(t *testing.T, dir string, now time.Time) ([]byte, string) {
+	t.Helper()
+	privPEM, pubPEM, err := bundle.GenerateKey(bundle.KeyTypeEd25519, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	signed := signPolicies(t, privPEM, now, 0, nil)
+	pub := filepath.Join(dir, "signing.pub")
+	if err := os.WriteFile(pub, pubPEM, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "signing.key.pem"), privPEM, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return signed, pub
+}
+
+// signPolicies compiles ../../policies, lets mutate change the compiled
+// bundle, and signs it; serialBump raises the serial above earlier builds.
+func signPolicies(t *testing.T, privPEM []byte, now time.Time, serialBump uint64, mutate func(*bundle.Bundle)) []byte {
 	t.Helper()
 	src, err := compiler.LoadDir("../../policies")
 	if err != nil {
@@ -197,14 +219,17 @@ func buildBundle(t *testing.T, dir string, now time.Time) ([]byte, string) {
 	}
 	b := res.Bundle
 	now = now.UTC().Truncate(time.Second)
-	b.Manifest.Serial = uint64(now.UnixNano() / 1000)
+	b.Manifest.Serial = uint64(now.UnixNano()/1000) + serialBump
 	b.Manifest.NotBefore = now.Add(-time.Hour)
 	b.Manifest.Expires = now.Add(24 * time.Hour)
-	raw, err := bundle.Encode(b)
-	if err != nil {
-		t.Fatal(err)
+	if mutate != nil {
+		mutate(b)
+		b.Manifest.Revision += "-changed"
+		if b.Manifest.PolicyDigest, err = bundle.PolicyDigest(&b.Policy); err != nil {
+			t.Fatal(err)
+		}
 	}
-	privPEM, pubPEM, err := bundle.GenerateKey(bundle.KeyTypeEd25519, nil)
+	raw, err := bundle.Encode(b)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -216,11 +241,22 @@ func buildBundle(t *testing.T, dir string, now time.Time) ([]byte, string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	pub := filepath.Join(dir, "signing.pub")
-	if err := os.WriteFile(pub, pubPEM, 0o644); err != nil {
+	return signed
+}
+
+// activate hot-loads the example policies as changed by mutate, signed
+// with the gateway's key.
+func (g *gateway) activate(t *testing.T, ctx context.Context, mutate func(*bundle.Bundle)) {
+	t.Helper()
+	g.activations++
+	priv, err := os.ReadFile(filepath.Join(g.stateDir, "signing.key.pem"))
+	if err != nil {
 		t.Fatal(err)
 	}
-	return signed, pub
+	signed := signPolicies(t, priv, g.clock(), uint64(g.activations)*1000, mutate)
+	if err := g.srv.Activator().Handle(ctx, fetch.Fetched{Data: signed, ETag: fmt.Sprintf("e2e-%d", g.activations)}); err != nil {
+		t.Fatalf("activate changed bundle: %v", err)
+	}
 }
 
 // token issues a development token for a policy identity.

@@ -9,7 +9,7 @@ import (
 
 func approvalRequest(s *Session, sql, ruleID string, spec *bundle.ApprovalSpec, timeout time.Duration) approval.Request {
 	return approval.Request{
-		SessionID: s.ID(), Identity: s.principal.Name, Resource: s.resource.Name,
+		SessionID: s.ID(), Identity: s.Identity().Name, Resource: s.resource.Name,
 		Command: sql, RuleID: ruleID, Group: spec.Group, Count: spec.Count, Timeout: timeout,
 	}
 }

@@ -95,8 +95,9 @@ func (s *Session) judge(st *sqlclass.Statement, res *Resolution) Judgment {
 		return j
 	}
 	facts := engineFacts(&j.Facts)
+	pr := s.Identity()
 	req := engine.Request{
-		Identity: s.principal.Name, Groups: s.principal.Groups, Resource: s.resource.Name, Time: now,
+		Identity: pr.Name, Groups: pr.Groups, Resource: s.resource.Name, Time: now,
 		SQL: &facts,
 	}
 	d := &s.decision
@@ -180,7 +181,7 @@ func (s *Session) denial(d *engine.Decision, st *sqlclass.Statement) *DeniedErro
 	return &DeniedError{
 		Code: CodeInsufficientPrivilege, Message: msg, Detail: detail,
 		Hint: fmt.Sprintf("Access for %s to %s is defined in the policy repository; propose a rule change there (reviewed, tested and signed) to get it.",
-			s.principal.Name, s.resource.Name),
+			s.Identity().Name, s.resource.Name),
 		RuleIDs: append([]string(nil), d.RuleIDs...), Revision: d.BundleRevision, Err: ErrDenied,
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -92,6 +93,9 @@ func (c *Config) Validate() error {
 type Pipeline struct {
 	cfg Config
 	m   *metrics
+
+	mu   sync.Mutex
+	open map[*Session]struct{} // sessions Reconcile re-resolves
 }
 
 // New validates cfg and registers metrics.
@@ -103,7 +107,7 @@ func New(cfg Config) (*Pipeline, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Pipeline{cfg: cfg, m: m}, nil
+	return &Pipeline{cfg: cfg, m: m, open: map[*Session]struct{}{}}, nil
 }
 
 // AuthError is an authentication failure. Message is safe to show to the
@@ -179,7 +183,11 @@ func (p *Pipeline) Authenticate(ctx context.Context, ci ConnInfo) (*Session, err
 	}
 	p.m.auth.WithLabelValues("ok").Inc()
 	p.m.sessions.Inc()
-	s := newSession(p, principal, res, rec)
+	s := newSession(p, principal, claims, res, rec)
+	p.mu.Lock()
+	p.open[s] = struct{}{}
+	p.mu.Unlock()
+	s.armExpiry()
 	p.cfg.Logger.InfoContext(ctx, "Session started.", "session_id", rec.ID(), "identity", principal.Name,
 		"resource", res.Name, "bundle_revision", sess.BundleRevision)
 	return s, nil

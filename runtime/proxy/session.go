@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gatehouse/gatehouse/runtime/bundle"
@@ -45,27 +46,36 @@ var ErrDenied = errors.New("denied by policy")
 // reader); Reserve, the Slots and the record calls may run concurrently with
 // them; Close is called once, last.
 type Session struct {
-	p         *Pipeline
-	principal *identity.Principal
-	resource  bundle.Resource
-	rec       *record.SessionRecorder
+	p        *Pipeline
+	resource bundle.Resource
+	rec      *record.SessionRecorder
+	// principal is re-resolved at every bundle activation (Reconcile).
+	principal atomic.Pointer[identity.Principal]
+	claims    *identity.Claims
 
 	// decision is reused by Judge (single caller).
 	decision engine.Decision
 
+	ended  chan struct{}
+	expiry *time.Timer
+
 	mu     sync.Mutex
 	closed bool
+	endErr *DeniedError
 }
 
-func newSession(p *Pipeline, pr *identity.Principal, res bundle.Resource, rec *record.SessionRecorder) *Session {
-	return &Session{p: p, principal: pr, resource: res, rec: rec}
+func newSession(p *Pipeline, pr *identity.Principal, claims *identity.Claims, res bundle.Resource, rec *record.SessionRecorder) *Session {
+	s := &Session{p: p, resource: res, rec: rec, claims: claims, ended: make(chan struct{})}
+	s.principal.Store(pr)
+	return s
 }
 
 // ID is the recording session id.
 func (s *Session) ID() string { return s.rec.ID() }
 
-// Identity is the caller's policy identity.
-func (s *Session) Identity() *identity.Principal { return s.principal }
+// Identity is the caller's policy identity as the active policy resolves
+// it.
+func (s *Session) Identity() *identity.Principal { return s.principal.Load() }
 
 // Resource is the policy resource of the session (with its credential
 // reference, not the secret).
@@ -193,7 +203,8 @@ func (s *Session) recordApproval(a record.Approval, outcome string) {
 		Facts: mustJSON(map[string]any{"votes": voters, "group": a.Group, "count": a.Count})})
 }
 
-// Close ends the session's recording with reason.
+// Close ends the session's recording with reason (or, when the gateway
+// ended the session, with why).
 func (s *Session) Close(reason string) {
 	s.mu.Lock()
 	if s.closed {
@@ -201,7 +212,16 @@ func (s *Session) Close(reason string) {
 		return
 	}
 	s.closed = true
+	if s.endErr != nil {
+		reason = s.endErr.Message
+	}
 	s.mu.Unlock()
+	if s.expiry != nil {
+		s.expiry.Stop()
+	}
+	s.p.mu.Lock()
+	delete(s.p.open, s)
+	s.p.mu.Unlock()
 	if err := s.rec.End(reason); err != nil {
 		s.p.cfg.Logger.Error("Recording the end of a session failed.", "session_id", s.ID(), "error", err)
 	}

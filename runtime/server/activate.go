@@ -51,6 +51,9 @@ type ActivatorConfig struct {
 	Clock      func() time.Time
 	Logger     *slog.Logger
 	Registerer prometheus.Registerer
+	// OnActivate, when set, is called with each newly active engine after
+	// the swap (open sessions are re-resolved against it).
+	OnActivate func(*engine.Engine)
 }
 
 // Activator verifies candidate bundles and makes good ones active. It is the
@@ -200,6 +203,9 @@ func (a *Activator) activate(data []byte, etag string, persist bool) error {
 	a.status.Restored = !persist
 	a.cfg.Logger.Info("Bundle activated.", "bundle_revision", next.Manifest.Revision,
 		"serial", next.Manifest.Serial, "rules", len(verified.Bundle.Policy.Rules))
+	if a.cfg.OnActivate != nil {
+		a.cfg.OnActivate(eng)
+	}
 	return nil
 }
 

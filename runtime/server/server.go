@@ -22,6 +22,7 @@ import (
 	"github.com/gatehouse/gatehouse/runtime/approval"
 	"github.com/gatehouse/gatehouse/runtime/bundle"
 	"github.com/gatehouse/gatehouse/runtime/bundle/fetch"
+	"github.com/gatehouse/gatehouse/runtime/engine"
 	"github.com/gatehouse/gatehouse/runtime/identity"
 	"github.com/gatehouse/gatehouse/runtime/proxy"
 	"github.com/gatehouse/gatehouse/runtime/proxy/pg"
@@ -111,6 +112,13 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger, opts ...Option) (
 	s.activator, err = NewActivator(ActivatorConfig{
 		Verifier: verifier, ClockSkew: cfg.Bundle.ClockSkew, StateDir: cfg.StateDir, Clock: s.clock,
 		Logger: logger.With("component", "bundle"), Registerer: s.registry,
+		OnActivate: func(eng *engine.Engine) {
+			// Open sessions follow the new policy: groups re-resolved,
+			// sessions of removed identities or resources ended.
+			if s.pipeline != nil {
+				s.pipeline.Reconcile(eng)
+			}
+		},
 	})
 	if err != nil {
 		return nil, err

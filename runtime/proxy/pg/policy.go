@@ -228,6 +228,17 @@ func errText(err error) string {
 
 func (p *policySession) Close() { p.s.Close("client disconnected") }
 
+func (p *policySession) Ended() <-chan struct{} { return p.s.Ended() }
+
+func (p *policySession) EndReason() error {
+	if d := p.s.EndReason(); d != nil {
+		e := renderDenied(d).(*Error)
+		e.Severity = "FATAL"
+		return e
+	}
+	return nil
+}
+
 // limitedRows adds a row limit to a rewriter (or to pass-through rows).
 type limitedRows struct {
 	RowRewriter // nil: rows pass unchanged

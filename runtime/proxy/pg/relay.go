@@ -180,6 +180,15 @@ func (c *conn) run(ctx context.Context, cancel context.CancelFunc) error {
 	c.armIdle()
 	stop := context.AfterFunc(ctx, c.state.end)
 	defer stop()
+	go func() {
+		select {
+		case <-c.sess.Ended():
+			// The policy side ended the session (revocation, token
+			// expiry): tell the client why, then close.
+			c.end(c.fatalClient(c.sess.EndReason()), cancel)
+		case <-ctx.Done():
+		}
+	}()
 	done := make(chan struct{})
 	go func() {
 		defer close(done)

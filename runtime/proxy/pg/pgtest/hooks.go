@@ -52,7 +52,7 @@ func (h *Hooks) Authenticate(_ context.Context, req pg.AuthRequest) (pg.Session,
 	if h.Token == "" || req.Token != h.Token {
 		return nil, errors.New("token rejected")
 	}
-	s := &Session{h: h, Req: req}
+	s := &Session{h: h, Req: req, ended: make(chan struct{})}
 	s.Req.Token = "" // never keep it
 	h.mu.Lock()
 	h.sessions = append(h.sessions, s)
@@ -79,6 +79,8 @@ type Session struct {
 	denied    []Denial
 	approvals []pg.ApprovalItem
 	closed    bool
+	ended     chan struct{}
+	endErr    error
 }
 
 var _ pg.Session = (*Session)(nil)
@@ -177,6 +179,27 @@ func (s *Session) Deny(_ context.Context, text string, _ *pg.Verdict, err error)
 	s.mu.Lock()
 	s.denied = append(s.denied, Denial{Text: text, Err: err})
 	s.mu.Unlock()
+}
+
+// End makes the session end with err (as a revocation would).
+func (s *Session) End(err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.endErr != nil {
+		return
+	}
+	s.endErr = err
+	close(s.ended)
+}
+
+// Ended implements pg.Session.
+func (s *Session) Ended() <-chan struct{} { return s.ended }
+
+// EndReason implements pg.Session.
+func (s *Session) EndReason() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.endErr
 }
 
 // Close implements pg.Session.
