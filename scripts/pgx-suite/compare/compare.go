@@ -350,3 +350,52 @@ func noise(t string) bool {
 	}
 	return false
 }
+
+// sqlState finds a PostgreSQL error as pgx prints it: severity, message
+// and SQLSTATE.
+var sqlState = regexp.MustCompile(`(ERROR|FATAL|PANIC): .*?\(SQLSTATE [0-9A-Z]{5}\)`)
+
+// fileLine is the "x_test.go:123:" prefix of t.Error output.
+var fileLine = regexp.MustCompile(`^\S+\.go:[0-9]+:\s*`)
+
+// Signature condenses a failing test's output into a message that tests
+// failing for the same reason share: the PostgreSQL error it reports,
+// or else its first output line without the file position (with the two
+// lines after it when it ends with a colon), with numbers
+// (ports, process ids, counts) replaced by N.
+func Signature(lines []string) string {
+	ex := Excerpt(lines, 8)
+	for _, l := range ex {
+		if m := sqlState.FindString(l); m != "" {
+			return normalizeNumbers(m)
+		}
+	}
+	// The first line with text; testify's "Error: Not equal:" says
+	// little without the lines after it.
+	var parts []string
+	for _, l := range ex {
+		t := fileLine.ReplaceAllString(l, "")
+		if t == "" {
+			continue
+		}
+		parts = append(parts, t)
+		if !strings.HasSuffix(parts[0], ":") || len(parts) == 3 {
+			break
+		}
+	}
+	if len(parts) == 0 {
+		return "(no output)"
+	}
+	return normalizeNumbers(strings.Join(parts, " "))
+}
+
+var number = regexp.MustCompile(`[0-9]+`)
+
+func normalizeNumbers(s string) string {
+	// The SQLSTATE keeps its digits: it is the point.
+	tail := ""
+	if i := strings.Index(s, "(SQLSTATE "); i >= 0 {
+		s, tail = s[:i], s[i:]
+	}
+	return number.ReplaceAllString(s, "N") + tail
+}

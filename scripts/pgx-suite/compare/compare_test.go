@@ -249,3 +249,42 @@ func TestRunExitCodes(t *testing.T) {
 		})
 	}
 }
+
+func TestSignature(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		name  string
+		lines []string
+		want  string
+	}{
+		{
+			name:  "sqlstate",
+			lines: []string{"    helper_test.go:30: Unable to establish connection: failed to connect to 127.0.0.1:41234: server error: FATAL: recording is unavailable (SQLSTATE 28P01)"},
+			want:  "FATAL: recording is unavailable (SQLSTATE 28P01)",
+		},
+		{
+			name:  "testify",
+			lines: []string{"    pgconn_test.go:3695: ", "        \tError Trace:\t/x/pgconn_test.go:3695", "        \tError:      \tAn error is expected but got nil."},
+			want:  "Error: An error is expected but got nil.",
+		},
+		{
+			name:  "testify continued",
+			lines: []string{"    pgconn_test.go:2331: ", "        \tError:      \tNot equal: ", "        \t            \texpected: \"23505\"", "        \t            \tactual  : \"08P01\""},
+			want:  `Error: Not equal: expected: "N" actual : "NPN"`,
+		},
+		{
+			name:  "numbers",
+			lines: []string{"    conn_test.go:12: got 3 connections, want 1"},
+			want:  "got N connections, want N",
+		},
+		{name: "none", lines: nil, want: "(no output)"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			if got := Signature(tc.lines); got != tc.want {
+				t.Fatalf("got %q, want %q", got, tc.want)
+			}
+		})
+	}
+}

@@ -132,6 +132,7 @@ func printReport(w io.Writer, o options, direct, gateway *Run, rep Report) {
 		}
 	}
 	fmt.Fprintf(w, "tests that pass directly but not through the gateway, not allow-listed: %d\n", len(failing))
+	printSignatures(w, gateway, failing)
 	printGroups(w, o, direct, gateway, failing)
 	if len(allowed) > 0 {
 		fmt.Fprintf(w, "\nallow-listed differences: %d\n", len(allowed))
@@ -158,6 +159,44 @@ func printReport(w io.Writer, o options, direct, gateway *Run, rep Report) {
 	if direct.Stray+gateway.Stray > 0 {
 		fmt.Fprintf(w, "\nlines that were not test events: direct %d, gateway %d\n", direct.Stray, gateway.Stray)
 	}
+}
+
+// printSignatures counts the failing tests (those without a failing
+// subtest of their own) by failure message, most frequent first, so one
+// cause that fails many tests shows as one line.
+func printSignatures(w io.Writer, gateway *Run, diffs []Difference) {
+	parent := map[Key]bool{}
+	for _, d := range diffs {
+		if top := d.Key.Top(); top != d.Key {
+			parent[top] = true
+		}
+	}
+	count := map[string]int{}
+	for _, d := range diffs {
+		if parent[d.Key] {
+			continue
+		}
+		sig := "(" + string(d.Gateway) + ")"
+		if res := gateway.Tests[d.Key]; res != nil && res.Outcome == Fail {
+			sig = Signature(res.Output)
+		}
+		count[sig]++
+	}
+	if len(count) == 0 {
+		return
+	}
+	sigs := slices.Collect(maps.Keys(count))
+	slices.SortFunc(sigs, func(a, b string) int {
+		if count[a] != count[b] {
+			return count[b] - count[a]
+		}
+		return strings.Compare(a, b)
+	})
+	fmt.Fprintln(w, "  by failure message (tests without differing subtests):")
+	for _, s := range sigs {
+		fmt.Fprintf(w, "  %5d  %s\n", count[s], s)
+	}
+	fmt.Fprintln(w)
 }
 
 // printGroups prints differences grouped by top-level test, with output
