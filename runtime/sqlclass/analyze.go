@@ -39,8 +39,11 @@ type write struct {
 
 // analyzer accumulates the facts of one statement.
 type analyzer struct {
-	read, written, columns, funcs, danger set
-	writes                                []write
+	read, written, columns, funcs, danger, ops, types set
+	writes                                            []write
+	// locking: a FOR UPDATE/NO KEY UPDATE/SHARE/KEY SHARE clause was found
+	// in a query the statement runs.
+	locking bool
 	// bucket receives relations met outside a FROM clause or DML target
 	// (utility statements): read or written.
 	bucket set
@@ -51,7 +54,7 @@ type analyzer struct {
 func newAnalyzer(depth int) *analyzer {
 	a := &analyzer{
 		read: set{}, written: set{}, columns: set{}, funcs: set{}, danger: set{},
-		depth: depth,
+		ops: set{}, types: set{}, depth: depth,
 	}
 	a.bucket = a.written
 	return a
@@ -187,7 +190,28 @@ func (a *analyzer) walk(m protoreflect.Message, sc *scope, acc *sources) {
 		return
 	case *pg_query.FuncCall:
 		a.funcCall(n)
+	case *pg_query.A_Expr:
+		a.operator(n)
+	case *pg_query.SortBy:
+		a.operatorName(strs(n.GetUseOp())) // ORDER BY x USING op
+	case *pg_query.TypeCast:
+		a.typeName(n.GetTypeName()) // x::t, CAST(x AS t), t 'literal'
+	case *pg_query.JsonOutput:
+		a.typeName(n.GetTypeName()) // RETURNING t of SQL/JSON functions
+	case *pg_query.JsonTableColumn:
+		a.typeName(n.GetTypeName())
+	case *pg_query.RangeTableFuncCol:
+		a.typeName(n.GetTypeName()) // XMLTABLE column types
+	case *pg_query.XmlSerialize:
+		a.typeName(n.GetTypeName())
 	case *pg_query.SubLink:
+		// x op ANY/ALL (subquery); x IN (subquery) has no operator name
+		// and compares with =.
+		if op := strs(n.GetOperName()); len(op) > 0 {
+			a.operatorName(op)
+		} else if n.GetSubLinkType() == pg_query.SubLinkType_ANY_SUBLINK {
+			a.ops.add("=")
+		}
 		if n.GetSubLinkType() == pg_query.SubLinkType_EXISTS_SUBLINK {
 			a.walkNode(n.GetSubselect(), sc, nil)
 		} else {
@@ -228,18 +252,85 @@ func (a *analyzer) walk(m protoreflect.Message, sc *scope, acc *sources) {
 }
 
 func (a *analyzer) funcCall(n *pg_query.FuncCall) {
-	parts := strs(n.GetFuncname())
-	if n.GetFuncformat() == pg_query.CoercionForm_COERCE_SQL_SYNTAX && len(parts) == 2 && parts[0] == "pg_catalog" {
-		parts = parts[1:]
-	}
-	name := strings.ToLower(strings.Join(parts, "."))
-	if name == "" {
+	a.function(strs(n.GetFuncname()), n.GetFuncformat() == pg_query.CoercionForm_COERCE_SQL_SYNTAX)
+}
+
+// function records a called function from its name parts as the parser
+// gives them: unquoted parts lower case, quoted ones as written. The
+// implicit "pg_catalog." of a function the parser generates for SQL syntax
+// (SUBSTRING(x FROM y), EXTRACT, TRIM) is left out of the reported name.
+// A function that is not a built-in read is also dangerous.
+func (a *analyzer) function(parts []string, sqlSyntax bool) {
+	if len(parts) == 0 {
 		return
 	}
+	builtin := builtinCall(parts)
+	if sqlSyntax && len(parts) == 2 && parts[0] == "pg_catalog" {
+		parts = parts[1:]
+	}
+	name := qualifiedName(parts)
 	a.funcs.add(name)
-	if isDangerous(name) {
+	if !builtin {
 		a.danger.add(name)
 	}
+}
+
+// operator records the operator of an A_Expr as the server will look it
+// up: the written name (LIKE is ~~, ILIKE ~~*, SIMILAR TO ~, IN and IS
+// DISTINCT FROM =, NOT IN <>), and for BETWEEN the comparisons it expands
+// to.
+func (a *analyzer) operator(e *pg_query.A_Expr) {
+	switch e.GetKind() {
+	case pg_query.A_Expr_Kind_AEXPR_BETWEEN, pg_query.A_Expr_Kind_AEXPR_BETWEEN_SYM:
+		a.ops.add(">=")
+		a.ops.add("<=")
+	case pg_query.A_Expr_Kind_AEXPR_NOT_BETWEEN, pg_query.A_Expr_Kind_AEXPR_NOT_BETWEEN_SYM:
+		a.ops.add("<")
+		a.ops.add(">")
+	default:
+		a.operatorName(strs(e.GetName()))
+	}
+}
+
+// operatorName records an operator from its name parts: "+", or
+// "myschema.###" for OPERATOR(myschema.###).
+func (a *analyzer) operatorName(parts []string) {
+	if len(parts) > 0 {
+		a.ops.add(qualifiedName(parts))
+	}
+}
+
+// typeName records the type a value is converted to, as the parser gives
+// it: without array bounds and type modifiers; SQL-standard type names
+// the grammar knows as keywords come out as their pg_catalog names
+// (integer is "pg_catalog.int4", varchar(10) "pg_catalog.varchar").
+func (a *analyzer) typeName(tn *pg_query.TypeName) {
+	if parts := strs(tn.GetNames()); len(parts) > 0 {
+		a.types.add(qualifiedName(parts))
+	}
+}
+
+// qualifiedName joins name parts with dots. A part that holds a dot or a
+// double quote (possible only for a quoted identifier) is written quoted,
+// so that "pg_catalog.lower"(x) and pg_catalog.lower(x) stay apart.
+func qualifiedName(parts []string) string {
+	if len(parts) == 1 && !strings.ContainsAny(parts[0], `."`) {
+		return parts[0]
+	}
+	var b strings.Builder
+	for i, p := range parts {
+		if i > 0 {
+			b.WriteByte('.')
+		}
+		if strings.ContainsAny(p, `."`) {
+			b.WriteByte('"')
+			b.WriteString(strings.ReplaceAll(p, `"`, `""`))
+			b.WriteByte('"')
+			continue
+		}
+		b.WriteString(p)
+	}
+	return b.String()
 }
 
 // strs returns the string values of a list of String nodes; other nodes
@@ -347,6 +438,9 @@ func (a *analyzer) selectStmt(sel *pg_query.SelectStmt, sc *scope) []OutputColum
 	}
 	if into := sel.GetIntoClause(); into != nil {
 		a.written.add(tableName(into.GetRel()))
+	}
+	if len(sel.GetLockingClause()) > 0 {
+		a.locking = true
 	}
 	var out []OutputColumn
 	switch {
@@ -513,6 +607,10 @@ func (a *analyzer) fromItemMsg(msg any, sc *scope) {
 		sc.rels = append(sc.rels, relation{name: name, cols: renameCols(cols, x.GetAlias())})
 	case *pg_query.RangeTableSample:
 		a.fromItem(x.GetRelation(), sc)
+		// The sampling method is a function (tsm_handler) named by the
+		// query: bernoulli and system are built in, others come from
+		// extensions.
+		a.function(strs(x.GetMethod()), false)
 		a.walkNodes(x.GetArgs(), sc, nil)
 		a.walkNode(x.GetRepeatable(), sc, nil)
 	}

@@ -27,10 +27,14 @@ func (a *analyzer) finish(st *Statement) {
 	st.Columns = a.columns.sorted()
 	st.Functions = a.funcs.sorted()
 	st.DangerousFunctions = a.danger.sorted()
+	st.Operators = a.ops.sorted()
+	st.Types = a.types.sorted()
+	st.Locking = a.locking
 }
 
 // inner classifies a wrapped statement with its own analyzer, then copies
-// its facts up into a.
+// its facts up into a (all but Locking, which only the wrappers that run
+// their statement take over: see runs).
 func (a *analyzer) inner(n *pg_query.Node) *Statement {
 	if n == nil {
 		return nil
@@ -43,12 +47,21 @@ func (a *analyzer) inner(n *pg_query.Node) *Statement {
 		return nil
 	}
 	b.finish(st)
-	for _, p := range [][2]set{{a.read, b.read}, {a.written, b.written}, {a.columns, b.columns}, {a.funcs, b.funcs}, {a.danger, b.danger}} {
+	for _, p := range [][2]set{{a.read, b.read}, {a.written, b.written}, {a.columns, b.columns}, {a.funcs, b.funcs}, {a.danger, b.danger}, {a.ops, b.ops}, {a.types, b.types}} {
 		for v := range p[1] {
 			p[0].add(v)
 		}
 	}
 	return st
+}
+
+// runs takes over the Locking of a wrapped statement that the wrapper runs
+// or will run (PREPARE, DECLARE, COPY (query), CREATE TABLE AS, EXPLAIN
+// ANALYZE).
+func (a *analyzer) runs(inner *Statement) {
+	if inner != nil && inner.Locking {
+		a.locking = true
+	}
 }
 
 // applyWrites sets Kind, SubKind and HasWhere from the data-modifying
@@ -116,12 +129,17 @@ func (a *analyzer) statement(n *pg_query.Node, st *Statement) {
 	case *pg_query.Node_PrepareStmt:
 		st.Kind, st.Name = "prepare", x.PrepareStmt.GetName()
 		st.Inner = a.inner(x.PrepareStmt.GetQuery())
+		a.runs(st.Inner)
 		if st.Inner != nil {
 			st.OutputColumns = st.Inner.OutputColumns
 		}
 	case *pg_query.Node_ExecuteStmt:
 		st.Kind, st.Name = "execute", x.ExecuteStmt.GetName()
-		a.walkNodes(x.ExecuteStmt.GetParams(), nil, nil)
+		for i, p := range x.ExecuteStmt.GetParams() {
+			var acc sources
+			a.walkNode(p, nil, &acc)
+			st.Args = append(st.Args, OutputColumn{Name: "$" + itoa(i+1), Sources: normRefs(acc.refs), WholeRow: acc.wholeRow, Derived: true})
+		}
 	case *pg_query.Node_DeallocateStmt:
 		st.Kind, st.Name = "deallocate", x.DeallocateStmt.GetName()
 		if x.DeallocateStmt.GetIsall() {
@@ -134,6 +152,7 @@ func (a *analyzer) statement(n *pg_query.Node, st *Statement) {
 			st.SubKind = "declare with hold"
 		}
 		st.Inner = a.inner(x.DeclareCursorStmt.GetQuery())
+		a.runs(st.Inner)
 		if st.Inner != nil {
 			st.OutputColumns = st.Inner.OutputColumns
 		}
@@ -182,10 +201,11 @@ func (a *analyzer) statement(n *pg_query.Node, st *Statement) {
 	case *pg_query.Node_AlterSystemStmt:
 		st.Kind, st.SubKind = "alter", "alter system"
 		st.Name = x.AlterSystemStmt.GetSetstmt().GetName()
+		a.walkNodes(x.AlterSystemStmt.GetSetstmt().GetArgs(), nil, nil)
 	case *pg_query.Node_CallStmt:
 		st.Kind = "call"
 		if fc := x.CallStmt.GetFunccall(); fc != nil {
-			st.Name = strings.ToLower(strings.Join(strs(fc.GetFuncname()), "."))
+			st.Name = strings.Join(strs(fc.GetFuncname()), ".")
 			a.walk(fc.ProtoReflect(), nil, nil)
 		}
 	case *pg_query.Node_DoStmt:
@@ -200,7 +220,7 @@ func (a *analyzer) statement(n *pg_query.Node, st *Statement) {
 		if x.CreateFunctionStmt.GetIsProcedure() {
 			st.SubKind = "create procedure"
 		}
-		st.Name = strings.ToLower(strings.Join(strs(x.CreateFunctionStmt.GetFuncname()), "."))
+		st.Name = strings.Join(strs(x.CreateFunctionStmt.GetFuncname()), ".")
 		for _, o := range x.CreateFunctionStmt.GetOptions() {
 			if d := o.GetDefElem(); d != nil && d.GetDefname() == "language" {
 				st.Language = strings.ToLower(d.GetArg().GetString_().GetSval())
@@ -209,6 +229,15 @@ func (a *analyzer) statement(n *pg_query.Node, st *Statement) {
 		if x.CreateFunctionStmt.GetSqlBody() != nil {
 			st.Language = "sql"
 		}
+		// Parameter defaults and a SQL-standard body (RETURN expr, BEGIN
+		// ATOMIC ... END) are parsed: their facts count, though the body
+		// runs only when the function is called.
+		locking := a.locking
+		for _, prm := range x.CreateFunctionStmt.GetParameters() {
+			a.walkNode(prm.GetFunctionParameter().GetDefexpr(), nil, nil)
+		}
+		a.walkNode(x.CreateFunctionStmt.GetSqlBody(), nil, nil)
+		a.locking = locking
 	case *pg_query.Node_CopyStmt:
 		a.copyStmt(x.CopyStmt, st)
 	case *pg_query.Node_CreateTableAsStmt:
@@ -222,13 +251,16 @@ func (a *analyzer) statement(n *pg_query.Node, st *Statement) {
 		}
 		a.written.add(tableName(c.GetInto().GetRel()))
 		st.Inner = a.inner(c.GetQuery())
+		a.runs(st.Inner)
 		if st.Inner != nil {
 			st.OutputColumns = st.Inner.OutputColumns
 		}
 	case *pg_query.Node_ViewStmt:
 		st.Kind, st.SubKind = "create", "create view"
 		a.written.add(tableName(x.ViewStmt.GetView()))
+		locking := a.locking
 		a.query(x.ViewStmt.GetQuery(), nil)
+		a.locking = locking // the view's query runs when the view is read
 	case *pg_query.Node_DropStmt:
 		a.dropStmt(x.DropStmt, st)
 	case *pg_query.Node_TruncateStmt:
@@ -357,7 +389,9 @@ func (a *analyzer) generic(n *pg_query.Node, st *Statement) {
 	} else {
 		st.SubKind = strings.Join(words, " ")
 	}
+	locking := a.locking
 	a.walk(m, nil, nil)
+	a.locking = locking // DDL stores queries (rules), it does not run them
 }
 
 var subKinds = map[string]string{
@@ -482,6 +516,9 @@ func (a *analyzer) explain(e *pg_query.ExplainStmt, st *Statement) {
 	}
 	st.Kind = "explain"
 	st.Inner = a.inner(e.GetQuery())
+	if analyze {
+		a.runs(st.Inner)
+	}
 	if analyze && st.Inner != nil {
 		// EXPLAIN ANALYZE runs the statement.
 		st.Kind, st.SubKind = st.Inner.Kind, "explain analyze"
@@ -515,6 +552,7 @@ func (a *analyzer) copyStmt(c *pg_query.CopyStmt, st *Statement) {
 	if c.GetQuery() != nil {
 		cp.Query = true
 		st.Inner = a.inner(c.GetQuery())
+		a.runs(st.Inner)
 		if st.Inner != nil {
 			st.OutputColumns = st.Inner.OutputColumns
 		}
@@ -553,7 +591,7 @@ func (a *analyzer) dropStmt(d *pg_query.DropStmt, st *Statement) {
 		} else if s := o.GetString_(); s != nil {
 			name = s.GetSval()
 		} else if ow := o.GetObjectWithArgs(); ow != nil {
-			name = strings.ToLower(strings.Join(strs(ow.GetObjname()), "."))
+			name = strings.Join(strs(ow.GetObjname()), ".")
 		}
 		if isRelationType(d.GetRemoveType()) {
 			a.written.add(name)

@@ -44,3 +44,15 @@ func BenchmarkClassify(b *testing.B) {
 		})
 	})
 }
+
+// BenchmarkNestingBound is the pre-scan every uncached classification
+// pays before libpg_query.
+func BenchmarkNestingBound(b *testing.B) {
+	b.ReportAllocs()
+	b.SetBytes(int64(len(benchQuery)))
+	for b.Loop() {
+		if nestingBound(benchQuery, DefaultMaxNesting) > DefaultMaxNesting {
+			b.Fatal("rejected")
+		}
+	}
+}

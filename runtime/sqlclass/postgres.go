@@ -15,11 +15,21 @@ const DefaultMaxQueryBytes = 1 << 20
 // MaxDepth bounds how deeply the classifier follows the parse tree.
 const MaxDepth = 1000
 
+// MaxNestingLimit is the largest MaxNesting Validate accepts: a quarter of
+// the smallest measured crash depth with 8 MiB thread stacks (see
+// DefaultMaxNesting).
+const MaxNestingLimit = 2700
+
 // PostgresConfig configures a Postgres classifier.
 type PostgresConfig struct {
 	// MaxQueryBytes bounds the length of a query string; longer input is
 	// rejected with ErrTooLarge. Zero means DefaultMaxQueryBytes.
 	MaxQueryBytes int
+	// MaxNesting bounds the estimated parse-tree depth of a query string
+	// (see DefaultMaxNesting); deeper input is rejected with a
+	// *NestingError (ErrTooComplex) before it reaches the C parser. Zero
+	// means DefaultMaxNesting; at most MaxNestingLimit.
+	MaxNesting int
 }
 
 // Validate checks the configuration and fills defaults.
@@ -30,13 +40,20 @@ func (c *PostgresConfig) Validate() error {
 	if c.MaxQueryBytes == 0 {
 		c.MaxQueryBytes = DefaultMaxQueryBytes
 	}
+	if c.MaxNesting < 0 || c.MaxNesting > MaxNestingLimit {
+		return fmt.Errorf("sqlclass: max nesting %d: must be between 0 and %d", c.MaxNesting, MaxNestingLimit)
+	}
+	if c.MaxNesting == 0 {
+		c.MaxNesting = DefaultMaxNesting
+	}
 	return nil
 }
 
 // Postgres classifies PostgreSQL statements with the PostgreSQL parser. It
 // is safe for concurrent use and holds no state besides its configuration.
 type Postgres struct {
-	maxBytes int
+	maxBytes   int
+	maxNesting int
 }
 
 var _ Classifier = (*Postgres)(nil)
@@ -46,7 +63,7 @@ func NewPostgres(cfg PostgresConfig) (*Postgres, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	return &Postgres{maxBytes: cfg.MaxQueryBytes}, nil
+	return &Postgres{maxBytes: cfg.MaxQueryBytes, maxNesting: cfg.MaxNesting}, nil
 }
 
 // Classify implements Classifier.
@@ -57,6 +74,11 @@ func (p *Postgres) Classify(sql string) ([]Statement, error) {
 	if i := strings.IndexByte(sql, 0); i >= 0 {
 		// The parser reads a C string; a NUL would hide the rest of the text.
 		return nil, &ParseError{Message: "query contains a NUL byte", Position: i + 1}
+	}
+	// Bounded before parsing: libpg_query recurses in C on the thread's
+	// stack, where an overflow kills the process.
+	if err := checkNesting(sql, p.maxNesting); err != nil {
+		return nil, err
 	}
 	tree, err := pg_query.Parse(sql)
 	if err != nil {
@@ -91,6 +113,11 @@ func (p *Postgres) normalize(sql string) (string, bool) {
 	// can never equal a key from the other.
 	if n, ok := quickNormalize(sql); ok {
 		return "g" + n, true
+	}
+	// Normalize walks the parse tree recursively in C: bounded first, as
+	// in Classify.
+	if nestingBound(sql, p.maxNesting) > p.maxNesting {
+		return "", false
 	}
 	n, err := pg_query.Normalize(sql)
 	if err != nil {

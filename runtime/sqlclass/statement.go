@@ -21,7 +21,8 @@ var (
 	// ErrTooLarge is returned for query strings beyond the configured bound.
 	ErrTooLarge = errors.New("SQL text too large")
 	// ErrTooComplex is returned when the parse tree nests deeper than
-	// MaxDepth.
+	// MaxDepth, or when the pre-scan estimates that it would nest deeper
+	// than PostgresConfig.MaxNesting (then the error is a *NestingError).
 	ErrTooComplex = errors.New("SQL statement too deeply nested")
 )
 
@@ -72,14 +73,52 @@ type Statement struct {
 	// Columns are the referenced columns: "table.column", "?.column" when
 	// the relation is ambiguous, "table.*" for star and whole-row references.
 	Columns []string `json:"columns,omitempty"`
-	// Functions are all called functions, lower case, schema-qualified if
-	// written so.
+	// Functions are all called functions: through a call (aggregates and
+	// window functions included), through SQL syntax the parser turns into
+	// a call (SUBSTRING(x FROM y) is "substring", TRIM is "btrim", AT TIME
+	// ZONE "timezone", LIKE ... ESCAPE "pg_catalog.like_escape"), or as a
+	// TABLESAMPLE method. Names are as the parser gives them (unquoted
+	// parts lower case, quoted parts as written) and schema-qualified as
+	// written; a part holding a dot or a double quote is written quoted
+	// ("\"pg_catalog.lower\""). DDL that only names a function (CREATE
+	// TRIGGER, GRANT ON FUNCTION) does not call it.
 	Functions []string `json:"functions,omitempty"`
-	// DangerousFunctions are the called functions on the built-in dangerous
-	// list (see DangerousFunctionNames), plus the pseudo-functions
-	// "copy program" and "copy file" for COPY to or from a program or a
-	// server-side file.
+	// DangerousFunctions are the called functions that are not known pure
+	// reads, that is every function a policy must grant by name: all of
+	// Functions except those for which BuiltinReadFunction is true
+	// (built-in pg_catalog functions, unqualified or qualified
+	// "pg_catalog.", on the allow-list), plus the pseudo-functions "copy
+	// program" and "copy file" for COPY to or from a program or a
+	// server-side file. (The JSON name is kept from when this was a short
+	// deny-list, for recorded sessions.)
 	DangerousFunctions []string `json:"dangerous_functions,omitempty"`
+	// Operators are the operators the statement uses, as the server will
+	// look them up: symbolic names as written ("+", "||", "->>"),
+	// "myschema.###" for OPERATOR(myschema.###); LIKE, ILIKE and SIMILAR TO
+	// as "~~", "~~*" and "~" (negated: "!~~", "!~~*", "!~"); IN, IS
+	// DISTINCT FROM and IN (subquery) as "=", NOT IN (list) as "<>";
+	// BETWEEN as ">=" and "<=", NOT BETWEEN as "<" and ">"; the operators
+	// of ORDER BY ... USING and of op ANY/ALL (subquery) too. Any of them
+	// may be user-defined.
+	Operators []string `json:"operators,omitempty"`
+	// Types are the types values are converted to: explicit casts (x::t,
+	// CAST(x AS t)), typed literals (t 'literal'), RETURNING t of SQL/JSON
+	// functions, XMLSERIALIZE, and the column types of XMLTABLE and
+	// JSON_TABLE (each may run a user-defined type's input or cast
+	// function). Names as for Functions, without array bounds or type
+	// modifiers; SQL-standard type names the grammar treats as keywords
+	// come out as the parser resolves them ("integer" and "int" are
+	// "pg_catalog.int4", "varchar(10)" is "pg_catalog.varchar",
+	// "timestamp with time zone" is "pg_catalog.timestamptz").
+	Types []string `json:"types,omitempty"`
+	// Locking reports a row-locking clause (FOR UPDATE, FOR NO KEY UPDATE,
+	// FOR SHARE, FOR KEY SHARE) anywhere in a query the statement runs or,
+	// for PREPARE and DECLARE, will run: top level, subqueries, CTEs, and
+	// the statement inside PREPARE, DECLARE, COPY (query), CREATE TABLE AS
+	// and EXPLAIN ANALYZE (not plain EXPLAIN, CREATE VIEW or other DDL,
+	// which store or show a query without running it). EXECUTE locks as
+	// its prepared statement does.
+	Locking bool `json:"locking,omitempty"`
 	// HasWhere reports whether an UPDATE or DELETE has a WHERE clause
 	// (including WHERE CURRENT OF).
 	HasWhere bool `json:"has_where,omitempty"`
@@ -96,6 +135,11 @@ type Statement struct {
 	// a PREPAREd statement, COPY (query) TO) or, for CREATE TABLE AS, the
 	// columns of the new table. Nil for statements without row output.
 	OutputColumns []OutputColumn `json:"output_columns,omitempty"`
+	// Args are, for EXECUTE, its arguments in order ("$1", "$2", ...), each
+	// with the table columns its value is computed from (EXECUTE p((SELECT
+	// ssn FROM customers LIMIT 1)) carries customers.ssn into $1), so that
+	// lineage can follow a parameter into the prepared statement's output.
+	Args []OutputColumn `json:"args,omitempty"`
 }
 
 // Copy describes a COPY statement.
