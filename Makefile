@@ -40,7 +40,7 @@ test-race:
 
 # test-pgx-suite runs pgx's own test suite directly against PostgreSQL and
 # through the gateway and fails when a test passes only directly and is not
-# a listed deliberate difference (docs/compatibility.md). About 10 minutes
+# a listed deliberate difference (docs/compatibility.md). 7 to 11 minutes
 # on 2 cores, so it is not part of test.
 test-pgx-suite:
 	./scripts/pgx-suite.sh
