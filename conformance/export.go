@@ -14,6 +14,8 @@ import (
 
 	pg_query "github.com/pganalyze/pg_query_go/v6"
 
+	"github.com/gatehouse/gatehouse/runtime/sqlclass"
+
 	"github.com/gatehouse/gatehouse/runtime/bundle"
 	"github.com/gatehouse/gatehouse/runtime/record"
 )
@@ -180,6 +182,11 @@ func (a *anonymizer) session(s *Session) {
 // unparseable (so it is still denied on replay), and no literal of it is
 // exported.
 func normalizeSQL(sql string) string {
+	// Recordings hold denied texts too, some built to exhaust the C
+	// parser's stack: bound them first, as the gateway does.
+	if err := sqlclass.CheckNesting(sql, 0); err != nil {
+		return "unparseable statement removed by anonymization"
+	}
 	n, err := pg_query.Normalize(sql)
 	if err != nil {
 		return "unparseable statement removed by anonymization"

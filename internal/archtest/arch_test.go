@@ -22,7 +22,8 @@ var allowed = map[string][]string{
 	// into the binary.
 	"runtime/engine/enginetest": {"runtime/engine", "runtime/bundle"},
 	"runtime/identity":          {"runtime/bundle"},
-	"runtime/sqlclass":          {"runtime/bundle"},
+	"runtime/sqlclass":          {"runtime/bundle", "runtime/sqlclass"},
+	"runtime/pgcatalog":         {},
 	"runtime/mask":              {"runtime/bundle"},
 	"runtime/record":            {"runtime/bundle", "runtime/record"},
 	"runtime/approval":          {"runtime/record", "runtime/bundle"},
@@ -30,7 +31,7 @@ var allowed = map[string][]string{
 	"runtime/proxy": {"runtime/engine", "runtime/identity", "runtime/approval", "runtime/record",
 		"runtime/sqlclass", "runtime/mask", "runtime/bundle"},
 	"runtime/proxy/pg": {"runtime/proxy", "runtime/engine", "runtime/identity", "runtime/approval",
-		"runtime/record", "runtime/sqlclass", "runtime/mask", "runtime/bundle", "runtime/proxy/pg"},
+		"runtime/record", "runtime/sqlclass", "runtime/mask", "runtime/bundle", "runtime/pgcatalog", "runtime/proxy/pg"},
 	"runtime/server": {"runtime"},
 	"compiler":       {"runtime/bundle", "runtime/engine", "compiler"},
 	"conformance":    {"runtime", "compiler", "conformance", "internal/demo"},

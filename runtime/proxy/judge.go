@@ -110,7 +110,7 @@ func (s *Session) judge(st *sqlclass.Statement, res *Resolution) Judgment {
 		j.Denied = s.denial(d, st)
 		return j
 	}
-	if locks(st) && facts.Kind != "lock" {
+	if st.Locking && facts.Kind != "lock" {
 		// Row locks are writes: the statement needs a grant for "lock" on
 		// the same tables as well as for its own kind, and a rule that
 		// denies or approves "lock" applies. The stricter outcome wins.
@@ -170,7 +170,7 @@ const ReservedNamePrefix = "__gatehouse"
 
 func (s *Session) denial(d *engine.Decision, st *sqlclass.Statement) *DeniedError {
 	kind := st.Kind
-	if locks(st) && kind == "select" {
+	if st.Locking && kind == "select" {
 		kind = "select ... for update/share"
 	}
 	msg := "gatehouse denied " + strings.ToUpper(kind) + ": " + d.Reason
@@ -362,9 +362,4 @@ func approvalCommand(it ApprovalItem) string {
 		b.WriteString(it.Message)
 	}
 	return b.String()
-}
-
-// locks reports whether st takes row locks (SELECT ... FOR UPDATE/SHARE).
-func locks(st *sqlclass.Statement) bool {
-	return st.SubKind == "select for update"
 }

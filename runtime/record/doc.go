@@ -12,8 +12,11 @@
 //     record/postgres (shared by several gateways). Both pass the
 //     compliance suite in record/recordtest.
 //   - Recorder is what proxies call on the hot path. StartSession returns a
-//     SessionRecorder whose Record assigns Seq and the hash chain and
-//     enqueues without blocking; Run batches the queue into the Store.
+//     SessionRecorder. Its Reserve returns a Reservation: room for events
+//     the session will record; Reservation.Record assigns Seq and the hash
+//     chain and queues the event in that room. (SessionRecorder.Record
+//     does the same without a reservation and refuses when no room is free
+//     at once.) Run batches the queue into the Store.
 //
 // # Hash chain
 //
@@ -34,21 +37,61 @@
 //
 // # Delivery guarantee
 //
-// Every event passed to Record is written to the store, written to the
-// spool (when Config.SpoolDir is set), or its Record call returned an
-// error, in which case the proxy denies the command. The writer retries
-// failed batches with backoff; by default the recorder fails closed: after
-// Config.FailAfter consecutive failures that no spool absorbs, Record
-// returns ErrRecorderUnavailable. A full queue always refuses. If events
-// accepted earlier still cannot be written or spooled when Close's deadline
-// passes, Close (and Run) return ErrUnflushed with their number and log it.
-// Store writes are idempotent (same session, seq and hash), so a batch is
-// simply retried after an ambiguous failure and spooled batches are
-// replayed in order, also after a restart.
+// Every event passed to Record or Reservation.Record is written to the
+// store, written to the spool (when Config.SpoolDir is set), or the call
+// returned an error. The gateway makes that error come before the command
+// runs: it calls Reserve before forwarding a command, and a command whose
+// Reserve failed is denied and never forwarded; when the command's outcome
+// arrives, Reservation.Record cannot fail for lack of room or a failing
+// store, only for programmer errors (an invalid event, a used-up
+// reservation) or races the gateway must prevent (recording after End or
+// Close). So every command that ran is recorded, and nothing is dropped
+// silently.
+//
+// The writer retries failed batches with backoff. By default the recorder
+// fails closed: after Config.FailAfter consecutive failures that no spool
+// absorbs, Reserve, Record and StartSession return ErrRecorderUnavailable
+// at once (never waiting on a dead store) and the proxy denies with it;
+// events already reserved are still accepted and queued. With
+// Config.FailOpen they keep accepting while there is room, without
+// waiting. If events accepted earlier still cannot be written or spooled
+// when Close's deadline passes, Close (and Run) return ErrUnflushed with
+// their number and log it. Store writes are idempotent (same session, seq
+// and hash), so a batch is simply retried after an ambiguous failure and
+// spooled batches are replayed in order, also after a restart.
+//
+// # Flow control
+//
+// Every queued item (session header or event) holds a slot from its
+// reservation until the writer has written or spooled it. One session may
+// hold at most Config.SessionQueue slots, all sessions together at most
+// Config.QueueSize. A session that outruns the store waits in Reserve (so
+// its proxy stops reading that client) instead of filling a queue shared
+// with the others, who keep getting slots as the writer frees them.
+//
+// Waiting is first come, first served across sessions, in one list: when
+// slots are freed, waiters are served in order; a waiter whose own session
+// is at its cap is passed over (it waits for its own events, not for
+// anybody else's), and nobody overtakes the first waiter that needs room
+// under the global cap. A session that keeps reserving thus queues behind
+// those already waiting; with one reserving goroutine per session, the
+// sessions blocked on the global cap are served round robin.
+//
+// The session's end is never refused for lack of room: End waits for a
+// slot at most Config.CloseTimeout and then queues the end event past the
+// caps (at most one item per session). StartSession waits for a slot for
+// the header. Close refuses waiters, voids open reservations, and flushes
+// everything recorded.
+//
+// Healthy reports a full queue as unavailable, which suits callers of the
+// non-blocking Record; Available reports only a closed recorder or a
+// failing store, the states in which Reserve refuses.
 //
 // # Concurrency
 //
-// Recorder and SessionRecorder methods are safe for concurrent use; events
-// of one session are chained in the order Record is called. Store
-// implementations are safe for concurrent use.
+// Recorder, SessionRecorder and Reservation methods are safe for
+// concurrent use; events of one session are chained in the order their
+// Record calls take the session's lock. A Reservation may be used from
+// another goroutine than the one that reserved it. Store implementations
+// are safe for concurrent use.
 package record

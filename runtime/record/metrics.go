@@ -14,9 +14,21 @@ type metrics struct {
 	writeErrors prometheus.Counter
 	batch       prometheus.Histogram
 	depth       prometheus.GaugeFunc
+	reserved    prometheus.GaugeFunc
+	// waits is indexed by waitGlobal and waitSession.
+	waits       [2]prometheus.Counter
+	waitSeconds prometheus.Histogram
+	endsPastCap prometheus.Counter
 }
 
-func newMetrics(reg prometheus.Registerer, depth func() float64) (*metrics, error) {
+// newMetrics builds the recorder's metrics; gauges reports the items queued
+// (recorded, not yet written) and the slots reserved (not yet recorded).
+func newMetrics(reg prometheus.Registerer, gauges func() (queued, reserved float64)) (*metrics, error) {
+	waits := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: "gatehouse", Subsystem: "record", Name: "reserve_waits_total",
+		Help: "Reserve (and StartSession, End) calls that had to wait for a slot, by the cap that made them wait: " +
+			"\"session\" (the session's own outstanding events) or \"global\" (all sessions').",
+	}, []string{"cap"})
 	m := &metrics{
 		enqueued: prometheus.NewCounter(prometheus.CounterOpts{
 			Namespace: "gatehouse", Subsystem: "record", Name: "events_enqueued_total",
@@ -28,7 +40,7 @@ func newMetrics(reg prometheus.Registerer, depth func() float64) (*metrics, erro
 		}),
 		failed: prometheus.NewCounter(prometheus.CounterOpts{
 			Namespace: "gatehouse", Subsystem: "record", Name: "events_failed_total",
-			Help: "Events refused by Record (queue full, store failing, closed) or not flushed at close.",
+			Help: "Events and session headers refused (queue full, store failing, closed) or not flushed at close.",
 		}),
 		spooled: prometheus.NewCounter(prometheus.CounterOpts{
 			Namespace: "gatehouse", Subsystem: "record", Name: "events_spooled_total",
@@ -45,13 +57,31 @@ func newMetrics(reg prometheus.Registerer, depth func() float64) (*metrics, erro
 		}),
 		depth: prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Namespace: "gatehouse", Subsystem: "record", Name: "queue_depth",
-			Help: "Items waiting in the recorder queue.",
-		}, depth),
+			Help: "Session headers and events recorded and not yet written or spooled.",
+		}, func() float64 { q, _ := gauges(); return q }),
+		reserved: prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Namespace: "gatehouse", Subsystem: "record", Name: "reserved_slots",
+			Help: "Slots reserved by sessions and not yet used by an event.",
+		}, func() float64 { _, r := gauges(); return r }),
+		waits: [2]prometheus.Counter{
+			waitGlobal:  waits.WithLabelValues("global"),
+			waitSession: waits.WithLabelValues("session"),
+		},
+		waitSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Namespace: "gatehouse", Subsystem: "record", Name: "reserve_wait_seconds",
+			Help:    "Time spent waiting for a slot by the calls counted in reserve_waits_total.",
+			Buckets: prometheus.ExponentialBuckets(0.0001, 4, 10),
+		}),
+		endsPastCap: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: "gatehouse", Subsystem: "record", Name: "ends_past_cap_total",
+			Help: "Session end events queued past the caps, after waiting CloseTimeout or while the store was failing.",
+		}),
 	}
 	if reg == nil {
 		return m, nil
 	}
-	for _, c := range []prometheus.Collector{m.enqueued, m.written, m.failed, m.spooled, m.writeErrors, m.batch, m.depth} {
+	for _, c := range []prometheus.Collector{m.enqueued, m.written, m.failed, m.spooled, m.writeErrors, m.batch,
+		m.depth, m.reserved, waits, m.waitSeconds, m.endsPastCap} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("register recorder metrics: %w", err)
 		}

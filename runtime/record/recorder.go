@@ -41,8 +41,15 @@ var RealClock Clock = NowFunc(time.Now)
 type Config struct {
 	// Store receives the recordings. Required.
 	Store Store
-	// QueueSize bounds the events waiting to be written (default 10000).
+	// QueueSize bounds the items outstanding across all sessions: slots
+	// reserved (Reserve) plus session headers and events recorded and not
+	// yet written or spooled (default 10000).
 	QueueSize int
+	// SessionQueue bounds the items outstanding for one session, counted
+	// the same way (default 1024, or QueueSize if smaller; at most
+	// QueueSize). A session that reaches it waits in Reserve until the
+	// writer has written its earlier events.
+	SessionQueue int
 	// BatchSize bounds the items per store write (default 256).
 	BatchSize int
 	// FlushInterval is how long the writer waits for a batch to fill after
@@ -67,7 +74,8 @@ type Config struct {
 	// MaxSpoolBytes bounds the spool file (default 1 GiB).
 	MaxSpoolBytes int64
 	// CloseTimeout bounds how long Close (or the end of Run) keeps trying
-	// to write what is queued (default 10s).
+	// to write what is queued (default 10s), and how long End waits for a
+	// slot before it queues the end event past the caps.
 	CloseTimeout time.Duration
 	// Clock defaults to the wall clock.
 	Clock Clock
@@ -77,17 +85,29 @@ type Config struct {
 	Registerer prometheus.Registerer
 }
 
+// DefaultSessionQueue is the default Config.SessionQueue: four default
+// batches, so that one session can keep the writer busy (one batch being
+// written while the next fills) without holding more than a tenth of the
+// default global queue.
+const DefaultSessionQueue = 1024
+
 // Validate checks the configuration and fills defaults.
 func (c *Config) Validate() error {
 	if c.Store == nil {
 		return fmt.Errorf("%w: recorder: store is required", ErrInvalid)
 	}
-	if c.QueueSize < 0 || c.BatchSize < 0 || c.FailAfter < 0 || c.MaxSpoolBytes < 0 ||
+	if c.QueueSize < 0 || c.SessionQueue < 0 || c.BatchSize < 0 || c.FailAfter < 0 || c.MaxSpoolBytes < 0 ||
 		c.RetryMin < 0 || c.RetryMax < 0 || c.CloseTimeout < 0 {
 		return fmt.Errorf("%w: recorder: negative size or duration", ErrInvalid)
 	}
 	if c.QueueSize == 0 {
 		c.QueueSize = 10000
+	}
+	if c.SessionQueue == 0 {
+		c.SessionQueue = min(DefaultSessionQueue, c.QueueSize)
+	}
+	if c.SessionQueue > c.QueueSize {
+		return fmt.Errorf("%w: recorder: session queue %d exceeds queue size %d", ErrInvalid, c.SessionQueue, c.QueueSize)
 	}
 	if c.BatchSize == 0 {
 		c.BatchSize = 256
@@ -134,22 +154,50 @@ type item struct {
 	op      op
 	session *Session
 	event   Event
+	// sr holds the item's slot until it is written; nil for items replayed
+	// from the spool, which hold none.
+	sr *SessionRecorder
 }
 
-// Recorder records sessions asynchronously: proxies call Record on the hot
-// path; Run writes batches to the Store. Safe for concurrent use.
-//
-// Guarantee: every event passed to Record is either written to the store,
-// written to the spool, or Record returned an error; if Close cannot do
-// either before its deadline it returns ErrUnflushed with the count.
-type Recorder struct {
-	cfg   Config
-	log   *slog.Logger
-	queue chan item
-	m     *metrics
+type writerState uint8
 
-	acceptMu  sync.RWMutex
-	accepting bool
+const (
+	writerBusy    writerState = iota // writing, or already woken
+	writerIdle                       // waiting for the first item
+	writerFilling                    // letting a batch fill for FlushInterval
+)
+
+const (
+	waitGlobal = iota
+	waitSession
+)
+
+// Recorder records sessions asynchronously: proxies reserve room and record
+// on the hot path; Run writes batches to the Store. Safe for concurrent use.
+//
+// Guarantee: every event passed to Record or Reservation.Record is either
+// written to the store, written to the spool, or the call returned an
+// error; if Close cannot do either before its deadline it returns
+// ErrUnflushed with the count.
+type Recorder struct {
+	cfg Config
+	log *slog.Logger
+	m   *metrics
+
+	// mu guards the queue and the flow-control state (see flow.go),
+	// including the counters of every SessionRecorder and Reservation.
+	mu       sync.Mutex
+	closed   bool   // stopped accepting (Close, or Run ended)
+	queue    []item // recorded items the writer has not taken yet
+	used     int    // slots held: reserved + queued + taken, not yet written
+	reserved int    // slots reserved, not yet recorded
+	waiters  []*waiter
+	wstate   writerState
+	wake     chan struct{} // capacity 1; a send when the writer waits for items
+	// testHook, when set (by tests only), is called under mu when a
+	// waiter starts waiting ("wait-global", "wait-session") and when a
+	// waiter is granted ("grant").
+	testHook func(event string, sr *SessionRecorder)
 
 	stateMu   sync.Mutex
 	running   bool
@@ -167,8 +215,9 @@ type Recorder struct {
 	spool      *spool
 	nextReplay time.Time
 	replayWait time.Duration
-	pending    []item
-	batchBuf   []item  // reused batch storage
+	pending    []item // taken from the queue; pending[off:] not written yet
+	off        int
+	spare      []item  // the next queue's storage (swapped with pending)
 	evsBuf     []Event // reused AppendEvents argument
 }
 
@@ -179,14 +228,13 @@ func New(cfg Config) (*Recorder, error) {
 		return nil, err
 	}
 	r := &Recorder{
-		cfg:       cfg,
-		log:       cfg.Logger.With("component", "record"),
-		queue:     make(chan item, cfg.QueueSize),
-		accepting: true,
-		closing:   make(chan struct{}),
-		done:      make(chan struct{}),
+		cfg:     cfg,
+		log:     cfg.Logger.With("component", "record"),
+		wake:    make(chan struct{}, 1),
+		closing: make(chan struct{}),
+		done:    make(chan struct{}),
 	}
-	m, err := newMetrics(cfg.Registerer, func() float64 { return float64(len(r.queue)) })
+	m, err := newMetrics(cfg.Registerer, r.gauges)
 	if err != nil {
 		return nil, err
 	}
@@ -247,95 +295,110 @@ func (r *Recorder) Run(ctx context.Context) error {
 
 func (r *Recorder) loop(ctx context.Context) {
 	for {
-		if len(r.pending) > 0 {
-			if err := r.write(ctx, r.pending); err != nil {
-				return
-			}
-			clear(r.pending) // drop references held by the reused buffer
-			r.pending = nil
-		}
-		var replayC <-chan time.Time
-		if r.spool != nil && r.spool.pending() {
-			replayC = r.cfg.Clock.After(max(r.nextReplay.Sub(r.cfg.Clock.Now()), 0))
-		}
-		select {
-		case <-ctx.Done():
+		if err := r.writePending(ctx); err != nil {
 			return
-		case <-replayC:
-			r.tryReplay(ctx, true)
-		case it := <-r.queue:
-			r.pending = r.collect(ctx, it)
+		}
+		if !r.next(ctx) {
+			return
 		}
 	}
 }
 
-// collect builds a batch starting with first.
-func (r *Recorder) collect(ctx context.Context, first item) []item {
-	if cap(r.batchBuf) < r.cfg.BatchSize {
-		r.batchBuf = make([]item, 0, r.cfg.BatchSize)
+// next waits for queued items and takes them into r.pending, letting a
+// batch fill for FlushInterval unless it is full or someone waits for
+// slots. It replays the spool when due. It returns false when ctx is done
+// and nothing was taken.
+func (r *Recorder) next(ctx context.Context) bool {
+	var replayC <-chan time.Time
+	if r.spool != nil && r.spool.pending() {
+		replayC = r.cfg.Clock.After(max(r.nextReplay.Sub(r.cfg.Clock.Now()), 0))
 	}
-	batch := append(r.batchBuf[:0], first)
-	for len(batch) < r.cfg.BatchSize {
-		select {
-		case it := <-r.queue:
-			batch = append(batch, it)
-			continue
-		default:
-		}
-		break
-	}
-	if len(batch) >= r.cfg.BatchSize || r.cfg.FlushInterval < 0 {
-		return batch
-	}
-	timer := r.cfg.Clock.After(r.cfg.FlushInterval)
-	for len(batch) < r.cfg.BatchSize {
-		select {
-		case it := <-r.queue:
-			batch = append(batch, it)
-		case <-timer:
-			return batch
-		case <-ctx.Done():
-			return batch
+	r.mu.Lock()
+	if len(r.queue) == 0 {
+		r.waitLocked(writerIdle, ctx.Done(), replayC)
+		if len(r.queue) == 0 {
+			r.wstate = writerBusy
+			r.mu.Unlock()
+			if ctx.Err() != nil {
+				return false
+			}
+			if replayC != nil && r.spool.pending() {
+				r.tryReplay(ctx, true)
+			}
+			return true
 		}
 	}
-	return batch
+	if len(r.queue) < r.cfg.BatchSize && len(r.waiters) == 0 && r.cfg.FlushInterval >= 0 && ctx.Err() == nil {
+		r.waitLocked(writerFilling, ctx.Done(), r.cfg.Clock.After(r.cfg.FlushInterval))
+	}
+	r.wstate = writerBusy
+	r.pending, r.queue, r.spare = r.queue, r.spare[:0], nil
+	r.off = 0
+	r.mu.Unlock()
+	return true
 }
 
-// drain writes pending and queued items with the deadline in ctx.
+// waitLocked releases r.mu while the writer waits in state st for a wake-up
+// (see notifyLocked), done or timer, and takes it again. A wake-up left
+// over from an earlier wait is discarded first.
+func (r *Recorder) waitLocked(st writerState, done <-chan struct{}, timer <-chan time.Time) {
+	select {
+	case <-r.wake:
+	default:
+	}
+	r.wstate = st
+	r.mu.Unlock()
+	select {
+	case <-r.wake:
+	case <-done:
+	case <-timer:
+	}
+	r.mu.Lock()
+}
+
+// writePending writes the taken items in batches of BatchSize, freeing
+// their slots batch by batch. It returns an error only when ctx is done;
+// what is left stays in r.pending for drain.
+func (r *Recorder) writePending(ctx context.Context) error {
+	for r.off < len(r.pending) {
+		end := min(r.off+r.cfg.BatchSize, len(r.pending))
+		batch := r.pending[r.off:end]
+		if err := r.write(ctx, batch); err != nil {
+			return err
+		}
+		r.releaseWritten(batch)
+		r.off = end
+	}
+	clear(r.pending) // drop references held by the reused storage
+	r.spare, r.pending, r.off = r.pending[:0], nil, 0
+	return nil
+}
+
+// drain writes taken and queued items with the deadline in ctx. It runs
+// after the recorder stopped accepting, so the queue no longer grows.
 func (r *Recorder) drain(ctx context.Context) error {
 	var lost int
 	for {
-		if len(r.pending) == 0 {
-			for len(r.pending) < r.cfg.BatchSize {
-				select {
-				case it := <-r.queue:
-					r.pending = append(r.pending, it)
-					continue
-				default:
-				}
-				break
-			}
+		if r.off >= len(r.pending) {
+			r.mu.Lock()
+			r.pending, r.queue, r.spare = r.queue, r.spare[:0], nil
+			r.off = 0
+			r.mu.Unlock()
 		}
 		if len(r.pending) == 0 {
 			break
 		}
-		if err := r.write(ctx, r.pending); err != nil {
+		if err := r.writePending(ctx); err != nil {
 			// Session headers count as lost too: a session whose header
 			// was never stored is missing from the recording.
-			lost += len(r.pending)
-			r.pending = nil
-			for {
-				select {
-				case <-r.queue:
-					lost++
-					continue
-				default:
-				}
-				break
-			}
+			lost += len(r.pending) - r.off
+			r.pending, r.off = nil, 0
+			r.mu.Lock()
+			lost += len(r.queue)
+			r.queue = nil
+			r.mu.Unlock()
 			break
 		}
-		r.pending = nil
 	}
 	if r.spool != nil && r.spool.pending() {
 		r.tryReplay(ctx, true)
@@ -493,7 +556,15 @@ func (r *Recorder) markFailure(ctx context.Context, err error) {
 func (r *Recorder) updateAvailability() {
 	failing := r.failures.Load() >= int64(r.cfg.FailAfter)
 	absorbed := r.cfg.SpoolDir != "" && !r.spoolBroken.Load()
-	r.unavailable.Store(failing && !absorbed)
+	un := failing && !absorbed
+	if r.unavailable.Swap(un) || !un {
+		return
+	}
+	// The store just started failing: nobody waits for it (fail closed,
+	// and with FailOpen nobody waits for a store that is not writing).
+	r.mu.Lock()
+	r.refuseWaitersLocked(fmt.Errorf("%w: store failing: %s", ErrRecorderUnavailable, r.lastError()), nil)
+	r.mu.Unlock()
 }
 
 func (r *Recorder) setLastErr(err error) {
@@ -508,49 +579,58 @@ func (r *Recorder) lastError() string {
 	return "none"
 }
 
+// stopAccepting refuses new items and every waiter; reservations still
+// open are void from now on.
 func (r *Recorder) stopAccepting() {
-	r.acceptMu.Lock()
-	r.accepting = false
-	r.acceptMu.Unlock()
+	r.mu.Lock()
+	r.closed = true
+	r.refuseWaitersLocked(fmt.Errorf("%w: %w", ErrRecorderUnavailable, ErrClosed), nil)
+	r.used -= r.reserved
+	r.reserved = 0
+	r.mu.Unlock()
 }
 
-// enqueue is the non-blocking fast path.
-func (r *Recorder) enqueue(it item) error {
-	r.acceptMu.RLock()
-	defer r.acceptMu.RUnlock()
-	if !r.accepting {
-		r.m.failed.Inc()
-		return fmt.Errorf("%w: %w", ErrRecorderUnavailable, ErrClosed)
-	}
-	if !r.cfg.FailOpen && r.unavailable.Load() {
-		r.m.failed.Inc()
-		return fmt.Errorf("%w: store failing: %s", ErrRecorderUnavailable, r.lastError())
-	}
-	select {
-	case r.queue <- it:
-		r.m.enqueued.Inc()
-		return nil
-	default:
-		r.m.failed.Inc()
-		return fmt.Errorf("%w: queue full", ErrRecorderUnavailable)
-	}
-}
-
-// Healthy returns nil when Record would accept an event now, otherwise an
-// error wrapping ErrRecorderUnavailable.
+// Healthy returns nil when the non-blocking Record would accept an event
+// now, otherwise an error wrapping ErrRecorderUnavailable: the recorder is
+// closed, the store is failing with no spool to absorb it, or all
+// QueueSize slots are held. Callers that reserve before each command use
+// Available instead: for them a full queue means waiting, not refusing.
 func (r *Recorder) Healthy() error {
-	r.acceptMu.RLock()
-	accepting := r.accepting
-	r.acceptMu.RUnlock()
-	switch {
-	case !accepting:
-		return fmt.Errorf("%w: %w", ErrRecorderUnavailable, ErrClosed)
-	case r.unavailable.Load():
-		return fmt.Errorf("%w: store failing: %s", ErrRecorderUnavailable, r.lastError())
-	case len(r.queue) >= cap(r.queue):
+	if err := r.Available(); err != nil {
+		return err
+	}
+	r.mu.Lock()
+	full := r.used >= r.cfg.QueueSize
+	r.mu.Unlock()
+	if full {
 		return fmt.Errorf("%w: queue full", ErrRecorderUnavailable)
 	}
 	return nil
+}
+
+// Available returns nil unless the recorder is closed or the store is
+// failing with no spool to absorb the writes, in which case it returns an
+// error wrapping ErrRecorderUnavailable (the fail-closed state in which
+// Reserve refuses at once, unless Config.FailOpen). Unlike Healthy it does
+// not report a full queue, which only makes Reserve wait.
+func (r *Recorder) Available() error {
+	r.mu.Lock()
+	closed := r.closed
+	r.mu.Unlock()
+	switch {
+	case closed:
+		return fmt.Errorf("%w: %w", ErrRecorderUnavailable, ErrClosed)
+	case r.unavailable.Load():
+		return fmt.Errorf("%w: store failing: %s", ErrRecorderUnavailable, r.lastError())
+	}
+	return nil
+}
+
+// gauges reads the flow-control state for the metrics.
+func (r *Recorder) gauges() (queued, reserved float64) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return float64(r.used - r.reserved), float64(r.reserved)
 }
 
 // Close stops accepting events and flushes what is queued, within
@@ -590,21 +670,33 @@ func (r *Recorder) Close() error {
 }
 
 // SessionRecorder records the events of one session. Its methods are safe
-// for concurrent use; events are chained in the order Record is called.
+// for concurrent use; events are chained in the order Record (or
+// Reservation.Record) is called.
 type SessionRecorder struct {
 	r   *Recorder
 	mu  sync.Mutex
 	s   Session
 	seq int64
 	// prev is the hash of the last accepted event.
-	prev  string
-	buf   []byte
-	ended bool
+	prev   string
+	buf    []byte
+	ended  bool  // End was called: no more events
+	endErr error // End's result
+
+	// Guarded by r.mu (flow control, see flow.go).
+	out       int  // slots held: reserved + recorded and not yet written
+	reserved  int  // slots reserved and not yet recorded
+	maxOut    int  // the highest out seen
+	flowEnded bool // End started: takes no more slots
 }
 
 // StartSession queues the session header and returns its recorder. It
 // fills s.ID (NewID) and s.StartedAt (the clock) when empty and normalises
 // times and claims in place, so s equals what the store will return.
+//
+// The header takes a slot like an event: StartSession waits for one as
+// Reserve does (first come, first served, until ctx is done) and refuses
+// like Reserve when the recorder is closed or the store is failing.
 func (r *Recorder) StartSession(ctx context.Context, s *Session) (*SessionRecorder, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
@@ -647,10 +739,20 @@ func (r *Recorder) StartSession(ctx context.Context, s *Session) (*SessionRecord
 	if len(cp.Groups) == 0 {
 		cp.Groups = nil
 	}
-	if err := r.enqueue(item{op: opCreate, session: &cp}); err != nil {
+	sr := &SessionRecorder{r: r, s: cp, prev: head}
+	hdr := &cp // the writer's copy; sr.s is the recorder's
+	if err := r.acquire(sr, 1, false, ctx.Done(), 0); err != nil {
+		if errors.Is(err, errWaitEnded) {
+			return nil, fmt.Errorf("record: start session: %w", context.Cause(ctx))
+		}
+		r.m.failed.Inc()
 		return nil, err
 	}
-	return &SessionRecorder{r: r, s: cp, prev: head}, nil
+	res := Reservation{sr: sr, n: 1}
+	if err := r.push(sr, item{op: opCreate, session: hdr}, &res); err != nil {
+		return nil, err
+	}
+	return sr, nil
 }
 
 // ID returns the session id.
@@ -659,9 +761,17 @@ func (sr *SessionRecorder) ID() string { return sr.s.ID }
 // Record assigns the next Seq, the time (when zero) and the hash chain,
 // and queues the event without blocking. Kind defaults to "command". Facts
 // and Results must be JSON; they are compacted and copied. Record takes
-// ownership of ev.RuleIDs. On error (ErrRecorderUnavailable, ErrInvalid,
-// or ErrClosed after End) nothing is recorded and the sequence does not
-// advance: the caller must treat the command as not recorded (deny it).
+// ownership of ev.RuleIDs. On error (ErrRecorderUnavailable when the
+// recorder is closed, the store is failing or all QueueSize slots are
+// held; ErrInvalid; or ErrClosed after End) nothing is recorded and the
+// sequence does not advance: the caller must treat the command as not
+// recorded (deny it).
+//
+// Record takes a free slot if there is one and never waits; it is not
+// bound by Config.SessionQueue, though its events count against it. Use
+// Reserve before forwarding a command and Reservation.Record when its
+// outcome arrives, so that the event of a command that ran always has a
+// place.
 func (sr *SessionRecorder) Record(ev Event) error {
 	sr.mu.Lock()
 	defer sr.mu.Unlock()
@@ -674,10 +784,12 @@ func (sr *SessionRecorder) Record(ev Event) error {
 	if ev.Kind == KindEnd {
 		return fmt.Errorf("%w: the end event is recorded by End", ErrInvalid)
 	}
-	return sr.record(ev, opEvent)
+	return sr.record(ev, opEvent, nil)
 }
 
-func (sr *SessionRecorder) record(ev Event, o op) error {
+// record prepares ev and queues it with res (nil: take a free slot). It
+// runs under sr.mu, so the queue holds the session's events in Seq order.
+func (sr *SessionRecorder) record(ev Event, o op, res *Reservation) error {
 	var err error
 	if ev.Facts, err = compactJSON(ev.Facts); err != nil {
 		return fmt.Errorf("%w: facts: %w", ErrInvalid, err)
@@ -702,7 +814,7 @@ func (sr *SessionRecorder) record(ev Event, o op) error {
 	ev.Seq = sr.seq + 1
 	ev.PrevHash = sr.prev
 	ev.Hash, sr.buf = EventHash(sr.buf, ev.PrevHash, &ev)
-	if err := sr.r.enqueue(item{op: o, event: ev}); err != nil {
+	if err := sr.r.push(sr, item{op: o, event: ev}, res); err != nil {
 		return err
 	}
 	sr.seq = ev.Seq
@@ -711,19 +823,61 @@ func (sr *SessionRecorder) record(ev Event, o op) error {
 }
 
 // End records the session's final "end" event with reason and then marks
-// the session ended in the store. Later Record calls fail. If End fails
-// (recorder unavailable), the session stays open and End may be retried.
+// the session ended in the store. From the moment End is called, Record,
+// Reservation.Record and Reserve of this session fail with ErrClosed, the
+// session's waiting Reserve calls are refused, and its open reservations
+// are taken back.
+//
+// The end event is not refused for lack of room: End waits for a slot
+// like Reserve, at most CloseTimeout, and then queues the event past the
+// caps (one item per session, so the excess is bounded by the number of
+// sessions); it does not wait at all while the store is failing, and queues
+// the event even then, to be written when the store recovers or reported
+// by Close as unflushed. End fails only once the recorder is closed
+// (ErrClosed); the session then stays open in the store. End is
+// idempotent: later calls return the first call's result (nil while it is
+// still in progress).
 func (sr *SessionRecorder) End(reason string) error {
 	sr.mu.Lock()
-	defer sr.mu.Unlock()
 	if sr.ended {
-		return nil
-	}
-	if err := sr.record(Event{Kind: KindEnd, Reason: reason}, opEventEnd); err != nil {
+		err := sr.endErr
+		sr.mu.Unlock()
 		return err
 	}
 	sr.ended = true
-	return nil
+	r := sr.r
+	r.mu.Lock()
+	r.endLocked(sr)
+	r.mu.Unlock()
+	sr.mu.Unlock()
+
+	err := r.acquire(sr, 1, true, nil, r.cfg.CloseTimeout)
+	if err != nil && !errors.Is(err, ErrClosed) {
+		// Waited CloseTimeout, or the store is failing: the end event is
+		// queued past the caps rather than lost.
+		r.mu.Lock()
+		if r.closed {
+			err = fmt.Errorf("%w: %w", ErrRecorderUnavailable, ErrClosed)
+		} else {
+			r.takeLocked(sr, 1)
+			r.m.endsPastCap.Inc()
+			err = nil
+		}
+		r.mu.Unlock()
+	}
+	sr.mu.Lock()
+	defer sr.mu.Unlock()
+	if err == nil {
+		res := Reservation{sr: sr, n: 1}
+		err = sr.record(Event{Kind: KindEnd, Reason: reason}, opEventEnd, &res)
+		if err != nil {
+			r.mu.Lock()
+			r.releaseLocked(sr, res.n)
+			r.mu.Unlock()
+		}
+	}
+	sr.endErr = err
+	return err
 }
 
 // cleanText makes s storable by every store: invalid UTF-8 becomes U+FFFD

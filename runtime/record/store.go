@@ -31,6 +31,9 @@ var (
 	// full, or the store has been failing and the recorder fails closed).
 	// Proxies deny the command with this reason.
 	ErrRecorderUnavailable = errors.New("record: recorder unavailable")
+	// ErrWouldWait: TryReserve found no room it could take without
+	// waiting.
+	ErrWouldWait = errors.New("record: reservation would wait")
 	// ErrUnflushed: events accepted by the recorder could be neither
 	// written nor spooled before the close deadline.
 	ErrUnflushed = errors.New("record: events not flushed")

@@ -227,10 +227,10 @@ func TestBuildFromDemoRecording(t *testing.T) {
 	for _, c := range cc.Resources[0].Tables {
 		tables[c.Name] = c.Count
 	}
-	// As the classifier records them: orders in steps 1, 3 and 4,
-	// customers in steps 2 and 3.
-	if len(tables) != 2 || tables["orders"] != 3 || tables["customers"] != 2 {
-		t.Errorf("orders-db tables = %v, want orders 3, customers 2", tables)
+	// As the gateway records them, resolved by the backend's search path:
+	// orders in steps 1, 3 and 4, customers in steps 2 and 3.
+	if len(tables) != 2 || tables["public.orders"] != 3 || tables["public.customers"] != 2 {
+		t.Errorf("orders-db tables = %v, want public.orders 3, public.customers 2", tables)
 	}
 	if sum := sumInts(cc.Activity); sum != cc.Commands || cc.Commands != 4+cc.DeniedCount {
 		t.Errorf("activity sums to %d, commands %d, want %d", sum, cc.Commands, 4+cc.DeniedCount)
@@ -468,10 +468,10 @@ func TestSuggestCompiles(t *testing.T) {
 			switch name {
 			case "claude-coder":
 				if len(rules) != 1 || rules[0].Effect != bundle.EffectAllow || !slices.Equal(rules[0].SQL.Statements, []string{"select"}) ||
-					!slices.Equal(rules[0].SQL.Tables, []string{"customers", "orders"}) || !slices.Equal(rules[0].Subjects, []string{"claude-coder"}) {
+					!slices.Equal(rules[0].SQL.Tables, []string{"public.customers", "public.orders"}) || !slices.Equal(rules[0].Subjects, []string{"claude-coder"}) {
 					t.Errorf("claude-coder suggestion: %+v\n%s", rules, snippet)
 				}
-				for _, s := range []string{"select: 4", "table orders: 3", "Unused grants, not carried over: agents-read-analytics"} {
+				for _, s := range []string{"select: 4", "table public.orders: 3", "Unused grants, not carried over: agents-read-analytics"} {
 					if !strings.Contains(snippet, s) {
 						t.Errorf("snippet lacks evidence %q:\n%s", s, snippet)
 					}

@@ -120,6 +120,12 @@ type PostgresConfig struct {
 	TLSCert    string `mapstructure:"tls_cert"`
 	TLSKey     string `mapstructure:"tls_key"`
 	RequireTLS bool   `mapstructure:"require_tls"`
+	// CatalogRefresh is how long the gateway uses what it read from a
+	// backend's catalog (user functions, operators, casts, where names
+	// resolve) before it checks for changes made by other clients
+	// (default 2s). Objects another client creates under a name the
+	// gateway did not know are seen at once; see runtime/pgcatalog.
+	CatalogRefresh time.Duration `mapstructure:"catalog_refresh"`
 }
 
 // ResourceConfig overrides where a policy resource lives, for environments

@@ -5,8 +5,6 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
-	"net"
-	"strconv"
 	"strings"
 	"sync"
 
@@ -103,31 +101,9 @@ func (m *maskPlanner) catalog(ctx context.Context, resource string) (mask.Catalo
 	if c, ok := m.catalogs[resource]; ok {
 		return c.catalog, nil
 	}
-	bc, err := m.s.postgresBackend(ctx, resource)
+	pool, err := m.s.catalogPool(ctx, resource, "gatehouse-catalog", nil)
 	if err != nil {
 		return nil, err
-	}
-	cfg, err := pgxpool.ParseConfig("")
-	if err != nil {
-		return nil, err
-	}
-	host, port, err := net.SplitHostPort(bc.Address)
-	if err != nil {
-		return nil, fmt.Errorf("resource %s: address %q: %w", resource, bc.Address, err)
-	}
-	p, err := strconv.ParseUint(port, 10, 16)
-	if err != nil {
-		return nil, fmt.Errorf("resource %s: address %q: bad port", resource, bc.Address)
-	}
-	cfg.ConnConfig.Host, cfg.ConnConfig.Port = host, uint16(p)
-	cfg.ConnConfig.User, cfg.ConnConfig.Password, cfg.ConnConfig.Database = bc.User, bc.Password, bc.Database
-	cfg.ConnConfig.TLSConfig = bc.TLS
-	cfg.ConnConfig.RuntimeParams["application_name"] = "gatehouse-catalog"
-	cfg.MaxConns = 2
-	pool, err := pgxpool.NewWithConfig(ctx, cfg)
-	if err != nil {
-		// The error may carry connection details; keep only the address.
-		return nil, fmt.Errorf("catalog connection to %s failed", bc.Address)
 	}
 	c := &catalogConn{pool: pool, catalog: mask.NewPGCatalog(pool, mask.DefaultCatalogEntries)}
 	m.catalogs[resource] = c

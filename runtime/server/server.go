@@ -204,7 +204,7 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger, opts ...Option) (
 			tlsCfg = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 		}
 		s.pgHandler, err = pg.New(pg.Config{
-			Hooks:     &pg.PolicyHooks{Pipeline: s.pipeline, Planner: newMaskPlanner(s)},
+			Hooks:     &pg.PolicyHooks{Pipeline: s.pipeline, Planner: newMaskPlanner(s), Resolver: newCatalogResolver(s)},
 			Backend:   s.postgresBackend,
 			TLSConfig: tlsCfg, RequireTLS: cfg.Postgres.RequireTLS,
 			Logger: logger,

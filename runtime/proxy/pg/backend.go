@@ -10,23 +10,24 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgtype"
 )
 
 // connectBackend logs in to the backend with pgconn (trust, MD5,
 // SCRAM-SHA-256, TLS) and takes over the raw connection. Errors never
 // contain the credential.
-func connectBackend(ctx context.Context, bc BackendConfig, params map[string]string) (*pgconn.HijackedConn, error) {
+func connectBackend(ctx context.Context, bc BackendConfig, params map[string]string) (*pgconn.HijackedConn, []string, error) {
 	host, portStr, err := net.SplitHostPort(bc.Address)
 	if err != nil {
-		return nil, &BackendError{Address: bc.Address, msg: "invalid address (want host:port)"}
+		return nil, nil, &BackendError{Address: bc.Address, msg: "invalid address (want host:port)"}
 	}
 	port, err := strconv.ParseUint(portStr, 10, 16)
 	if err != nil {
-		return nil, &BackendError{Address: bc.Address, msg: "invalid port"}
+		return nil, nil, &BackendError{Address: bc.Address, msg: "invalid port"}
 	}
 	cfg, err := pgconn.ParseConfig("sslmode=disable")
 	if err != nil {
-		return nil, &BackendError{Address: bc.Address, msg: "invalid default configuration"}
+		return nil, nil, &BackendError{Address: bc.Address, msg: "invalid default configuration"}
 	}
 	cfg.Host, cfg.Port = host, uint16(port)
 	cfg.User, cfg.Password, cfg.Database = bc.User, bc.Password, bc.Database
@@ -45,21 +46,41 @@ func connectBackend(ctx context.Context, bc BackendConfig, params map[string]str
 	}
 	pc, err := pgconn.ConnectConfig(ctx, cfg)
 	if err != nil {
-		return nil, sanitizeConnectError(bc, err)
+		return nil, nil, sanitizeConnectError(bc, err)
 	}
+	// The session's effective search path decides where unqualified names
+	// resolve; the gateway asks the backend rather than assume it.
+	path := sessionSearchPath(ctx, pc)
 	// pgconn may have started a background reader during login (its
 	// slow-write timer); taking the connection over while it runs could let
 	// it swallow the first response the client's session expects.
 	if err := pc.SyncConn(ctx); err != nil {
 		_ = pc.Close(ctx)
-		return nil, sanitizeConnectError(bc, err)
+		return nil, nil, sanitizeConnectError(bc, err)
 	}
 	hj, err := pc.Hijack()
 	if err != nil {
 		_ = pc.Close(ctx)
-		return nil, sanitizeConnectError(bc, err)
+		return nil, nil, sanitizeConnectError(bc, err)
 	}
-	return hj, nil
+	return hj, path, nil
+}
+
+// sessionSearchPath returns current_schemas(true) of the backend session,
+// or nil when it cannot be read (unqualified names are then refused).
+func sessionSearchPath(ctx context.Context, pc *pgconn.PgConn) []string {
+	res := pc.ExecParams(ctx, "SELECT pg_catalog.current_schemas(true)", nil, nil, nil, []int16{pgtype.TextFormatCode}).Read()
+	if res.Err != nil || len(res.Rows) != 1 || len(res.Rows[0]) != 1 || len(res.FieldDescriptions) != 1 {
+		return nil
+	}
+	var path []string
+	if err := pgtype.NewMap().Scan(res.FieldDescriptions[0].DataTypeOID, pgtype.TextFormatCode, res.Rows[0][0], &path); err != nil {
+		return nil
+	}
+	if path == nil {
+		path = []string{}
+	}
+	return path
 }
 
 // sanitizeConnectError keeps the backend's own message and the network cause

@@ -237,3 +237,27 @@ func changesLexical(st *sqlclass.Statement) bool {
 	}
 	return false
 }
+
+// changesSearchPath reports whether st may change where unqualified names
+// resolve: SET/RESET of search_path, RESET ALL, DISCARD ALL, set_config,
+// and changes of the current role (which "$user" in the path follows).
+// The session's search path is unknown to the gateway from then on.
+func changesSearchPath(st *sqlclass.Statement) bool {
+	switch st.Kind {
+	case "set", "reset":
+		switch strings.ToLower(st.Name) {
+		case "search_path", "role", "session_authorization", "":
+			return true
+		}
+		return st.SubKind == "reset all" || st.SubKind == "set role" || st.SubKind == "reset role" ||
+			st.SubKind == "set session authorization" || st.SubKind == "reset session authorization"
+	case "utility":
+		return st.SubKind == "discard all"
+	}
+	for _, f := range st.Functions {
+		if f == "set_config" || f == "pg_catalog.set_config" {
+			return true
+		}
+	}
+	return false
+}

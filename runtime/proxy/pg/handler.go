@@ -106,7 +106,7 @@ func (h *Handler) ServeConn(ctx context.Context, nc net.Conn) error {
 			fwd[k] = v
 		}
 	}
-	hj, err := connectBackend(ctx, bc, fwd)
+	hj, searchPath, err := connectBackend(ctx, bc, fwd)
 	if err != nil {
 		log.WarnContext(ctx, "Backend connection failed.", "identity", req.User, "resource", bc.Address, "error", err)
 		return fatal(err)
@@ -154,6 +154,7 @@ func (h *Handler) ServeConn(ctx context.Context, nc net.Conn) error {
 	dl.set(nc, false, zeroTime)
 	log.DebugContext(ctx, "Session started.", "identity", req.User, "resource", bc.Address)
 
+	sess.SetSearchPath(searchPath)
 	c := newConn(h, log, sess, st.conn, bconn, cw, dl, txs, lex)
 	return c.run(ctx, cancel)
 }

@@ -73,6 +73,10 @@ type Session interface {
 	Reserve(ctx context.Context, n int) (Slots, error)
 	// Deny records a command the proxy refused (with its own slot).
 	Deny(ctx context.Context, text string, v *Verdict, err error)
+	// SetSearchPath tells the session the backend session's effective search
+	// path (current_schemas(true)), learned at login; nil when the session
+	// has changed it since.
+	SetSearchPath(path []string)
 	// Ended is closed when the policy side ends the session (its identity
 	// left the policy, its token expired); EndReason then says why. The
 	// proxy sends it to the client as a FATAL error and closes the

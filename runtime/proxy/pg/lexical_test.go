@@ -112,3 +112,27 @@ func containsString(list []string, s string) bool {
 	}
 	return false
 }
+
+// TestSearchPathFromBackend: the session learns its effective search path
+// from the backend at login, and forgets it when a statement may change it.
+func TestSearchPathFromBackend(t *testing.T) {
+	t.Parallel()
+	ctx := testCtx(t)
+	hooks := newHooks()
+	e := startProxy(t, hooks, nil)
+	pc, err := pgconn.Connect(ctx, e.dsn(testToken))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { pc.Close(context.Background()) })
+	s := hooks.Sessions()[0]
+	if got := s.SearchPath(); strings.Join(got, ",") != "pg_catalog,public" {
+		t.Fatalf("search path at login: %q, want pg_catalog,public", got)
+	}
+	if _, errs := roundTrip(t, pc, 1, &pgproto3.Query{String: "SELECT 1; SET search_path = public"}); len(errs) > 0 {
+		t.Fatal(errs)
+	}
+	if got := s.SearchPath(); got != nil {
+		t.Fatalf("search path after SET: %q, want unknown (nil)", got)
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"strconv"
 	"strings"
+	"sync/atomic"
 
 	"github.com/jackc/pgx/v5/pgproto3"
 
@@ -22,9 +23,11 @@ type RowPlanner interface {
 
 // Resolver tells the judge what the backend resolves a statement's names
 // to (functions defined in the database, tables through the search path).
-// It is called from the client reader; an error denies the statement.
+// searchPath is the session's effective search path (nil: unknown, because
+// the session changed it). It is called from the client reader; an error
+// denies the statement (a *proxy.DeniedError is shown as is).
 type Resolver interface {
-	Resolve(ctx context.Context, sess *proxy.Session, st *sqlclass.Statement) (*proxy.Resolution, error)
+	Resolve(ctx context.Context, sess *proxy.Session, st *sqlclass.Statement, searchPath []string) (*proxy.Resolution, error)
 }
 
 // PolicyHooks adapts the protocol-independent pipeline to Hooks: the
@@ -65,6 +68,17 @@ func (h *PolicyHooks) Authenticate(ctx context.Context, req AuthRequest) (Sessio
 type policySession struct {
 	h *PolicyHooks
 	s *proxy.Session
+	// searchPath is the backend session's search path (SetSearchPath).
+	searchPath atomic.Pointer[[]string]
+}
+
+func (p *policySession) SetSearchPath(path []string) {
+	if path == nil {
+		p.searchPath.Store(nil)
+		return
+	}
+	cp := append([]string(nil), path...)
+	p.searchPath.Store(&cp)
 }
 
 // judged is the Verdict.Ref of the policy session: what is recorded.
@@ -85,12 +99,19 @@ func (p *policySession) Classify(sql string) ([]sqlclass.Statement, error) {
 func (p *policySession) Judge(ctx context.Context, text string, st *sqlclass.Statement) Verdict {
 	var res *proxy.Resolution
 	if p.h.Resolver != nil {
-		r, err := p.h.Resolver.Resolve(ctx, p.s, st)
+		var path []string
+		if pp := p.searchPath.Load(); pp != nil {
+			path = *pp
+		}
+		r, err := p.h.Resolver.Resolve(ctx, p.s, st, path)
 		if err != nil {
 			j := proxy.Judgment{Effect: bundle.EffectDeny, Facts: proxy.RecordedFacts(st)}
-			d := &proxy.DeniedError{Code: proxy.CodeUnavailable, Err: err,
-				Message: "gatehouse denied the command: the names it uses could not be checked against the database catalog: " + err.Error(),
-				Hint:    "Retry later; the gateway judges functions and tables with the backend's own catalog and refuses when it cannot."}
+			var d *proxy.DeniedError
+			if !errors.As(err, &d) {
+				d = &proxy.DeniedError{Code: proxy.CodeUnavailable, Err: err,
+					Message: "gatehouse denied the command: the names it uses could not be checked against the database catalog: " + err.Error(),
+					Hint:    "Retry later; the gateway judges functions and tables with the backend's own catalog and refuses when it cannot."}
+			}
 			j.Denied, j.Reason = d, d.Message
 			return Verdict{Err: renderDenied(d), Ref: &judged{text: text, j: j}}
 		}

@@ -427,6 +427,11 @@ func (c *conn) query(ctx context.Context, raw string, msg []byte) error {
 				wait = true
 				break
 			}
+			if changesSearchPath(st) {
+				// Later statements (of this message too) run with a search
+				// path the gateway does not know.
+				c.sess.SetSearchPath(nil)
+			}
 			if derr == nil && (st.Kind == "prepare" || st.Kind == "declare") {
 				ns := byte(nsStmt)
 				if st.Kind == "declare" {
@@ -880,6 +885,9 @@ func (c *conn) execute(ctx context.Context, name string, msg []byte) error {
 	}
 	if es.st != nil && changesLexical(es.st) {
 		c.lexDirty = true
+	}
+	if es.st != nil && changesSearchPath(es.st) {
+		c.sess.SetSearchPath(nil)
 	}
 	return c.write(msg)
 }

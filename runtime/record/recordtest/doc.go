@@ -2,7 +2,7 @@
 // implementation passes: sessions, events, ordering, hash-chain
 // verification and tamper detection, retention, approvals and their
 // notifications, and the Recorder on top of the store (load without loss,
-// fail-closed behaviour, spool replay).
+// with and without reservations; fail-closed behaviour; spool replay).
 //
 // Usage from an implementation's test:
 //

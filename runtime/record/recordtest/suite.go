@@ -63,6 +63,7 @@ func Run(t *testing.T, newStore func(t *testing.T) record.Store, opts ...Option)
 		{"WatchApprovals", testWatchApprovals},
 		{"RecorderRoundTrip", testRecorderRoundTrip},
 		{"RecorderLoad", testRecorderLoad},
+		{"RecorderReserveLoad", testRecorderReserveLoad},
 		{"RecorderFailClosed", testRecorderFailClosed},
 		{"RecorderSpoolReplay", testRecorderSpoolReplay},
 		{"RecorderSpoolRestart", testRecorderSpoolRestart},
@@ -747,9 +748,15 @@ func testRecorderRoundTrip(t *testing.T, s record.Backend) {
 }
 
 func testRecorderLoad(t *testing.T, s record.Backend) {
-	const sessions, perSession = 50, 2000
+	sessions, perSession := 50, 2000
+	if raceEnabled {
+		perSession = 200
+	}
 	ctx := ctxT(t)
-	r := newRecorder(t, record.Config{Store: s}) // default queue and batch sizes
+	// Default queue and batch sizes. The queue is full when Close flushes
+	// it; the generous deadline lets slow machines (the race detector
+	// slows the stores about tenfold) write it, which is what is tested.
+	r := newRecorder(t, record.Config{Store: s, CloseTimeout: 2 * time.Minute})
 	done := runRecorder(t, r)
 	ids := make([]string, sessions)
 	accepted := make([][]int, sessions)
@@ -822,6 +829,74 @@ func testRecorderLoad(t *testing.T, s record.Backend) {
 	}
 	if total+int(refused.Load()) != sessions*perSession {
 		t.Fatalf("accepted %d + refused %d != %d", total, refused.Load(), sessions*perSession)
+	}
+}
+
+// testRecorderReserveLoad runs sessions that reserve before each command in
+// one goroutine and record its outcome in another, with caps small enough
+// that they wait for the store again and again: nothing may be refused or
+// lost, and every chain must verify.
+func testRecorderReserveLoad(t *testing.T, s record.Backend) {
+	sessions, perSession := 20, 500
+	if raceEnabled {
+		perSession = 100
+	}
+	ctx := ctxT(t)
+	r := newRecorder(t, record.Config{Store: s, QueueSize: 64, SessionQueue: 16, BatchSize: 32})
+	done := runRecorder(t, r)
+	ids := make([]string, sessions)
+	var wg sync.WaitGroup
+	for i := range sessions {
+		wg.Go(func() {
+			sr, err := r.StartSession(ctx, &record.Session{Identity: fmt.Sprintf("agent-%d", i), Resource: "orders-db"})
+			if err != nil {
+				t.Errorf("StartSession: %v", err)
+				return
+			}
+			ids[i] = sr.ID()
+			reserved := make(chan *record.Reservation, perSession)
+			go func() {
+				defer close(reserved)
+				for j := range perSession {
+					res, err := sr.Reserve(ctx, 1)
+					if err != nil {
+						t.Errorf("Reserve %d: %v", j, err)
+						return
+					}
+					reserved <- res
+				}
+			}()
+			j := 0
+			for res := range reserved {
+				if err := res.Record(record.Event{Command: fmt.Sprintf("SELECT %d", j), Effect: "allow"}); err != nil {
+					t.Errorf("Record %d: %v", j, err)
+				}
+				j++
+			}
+			if err := sr.End("done"); err != nil {
+				t.Errorf("End: %v", err)
+			}
+		})
+	}
+	wg.Wait()
+	if err := r.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	if t.Failed() {
+		return
+	}
+	for _, id := range ids {
+		checkSession(t, s, id, perSession)
+		evs, err := s.Events(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if last := evs[len(evs)-1]; last.Kind != record.KindEnd || last.Seq != int64(perSession+1) {
+			t.Fatalf("session %s: last event %+v", id, last)
+		}
 	}
 }
 

@@ -73,14 +73,15 @@ type Session struct {
 	// Req is the authentication request, token removed.
 	Req pg.AuthRequest
 
-	mu        sync.Mutex
-	checked   []string
-	results   []pg.CommandResult
-	denied    []Denial
-	approvals []pg.ApprovalItem
-	closed    bool
-	ended     chan struct{}
-	endErr    error
+	mu         sync.Mutex
+	checked    []string
+	results    []pg.CommandResult
+	denied     []Denial
+	approvals  []pg.ApprovalItem
+	closed     bool
+	ended      chan struct{}
+	endErr     error
+	searchPath []string
 }
 
 var _ pg.Session = (*Session)(nil)
@@ -190,6 +191,20 @@ func (s *Session) End(err error) {
 	}
 	s.endErr = err
 	close(s.ended)
+}
+
+// SetSearchPath implements pg.Session.
+func (s *Session) SetSearchPath(path []string) {
+	s.mu.Lock()
+	s.searchPath = append([]string(nil), path...)
+	s.mu.Unlock()
+}
+
+// SearchPath returns the last search path the proxy reported.
+func (s *Session) SearchPath() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]string(nil), s.searchPath...)
 }
 
 // Ended implements pg.Session.
