@@ -345,12 +345,16 @@ var sampleSecrets = []string{
 	"4111111111111111", "5500005555555559", "340000000000009", "6011000000000004", "3530111333300000",
 }
 
-// forbidden returns every form of the secrets that must never reach an
+// forbidden returns every form of the secrets of demo.SampleSQL that must
+// never reach an agent (see forbiddenForms).
+func forbidden() map[string]string { return forbiddenForms(sampleSecrets) }
+
+// forbiddenForms returns every form of secrets that must never reach an
 // agent: the values, their case variants, reversals, hex (bytea output),
-// base64, and MD5/SHA digests as hex.
-func forbidden() map[string]string {
+// base64, and MD5 digests as hex.
+func forbiddenForms(secrets []string) map[string]string {
 	out := map[string]string{}
-	for _, s := range sampleSecrets {
+	for _, s := range secrets {
 		add := func(form, v string) { out[strings.ToLower(v)] = s + " (" + form + ")" }
 		add("value", s)
 		add("reversed", reverse(s))

@@ -237,6 +237,10 @@ type MaskSpec struct {
 	// Style: "redact" (default, fixed text), "hash" (stable keyed digest, so
 	// joins still work), "partial" (keep the last 4 characters).
 	Style string `json:"style,omitempty"`
+	// Predicates: "allow" (default) lets statements filter, group and sort
+	// on the masked columns (which reveals something of their values to a
+	// patient caller); "deny" refuses every statement that does.
+	Predicates string `json:"predicates,omitempty"`
 }
 
 // ApprovalSpec says who must approve and how long a command may wait.

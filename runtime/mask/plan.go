@@ -196,6 +196,26 @@ func splitTable(t string) (schema, table string) {
 	return "", t
 }
 
+// Covers reports whether spec masks the column ref ("table.column",
+// "schema.table.column", "?.column" when the table is unknown, "table.*"
+// for a whole row), with the same fail-safe matching as masking itself:
+// an unknown table matches, and a whole row matches when the table has a
+// masked column.
+func Covers(spec *bundle.MaskSpec, ref string) bool {
+	if spec == nil {
+		return false
+	}
+	m, err := merge([]*bundle.MaskSpec{spec})
+	if err != nil {
+		return true // a spec that does not parse covers everything
+	}
+	table, column := "?", ref
+	if i := strings.LastIndexByte(ref, '.'); i >= 0 {
+		table, column = ref[:i], ref[i+1:]
+	}
+	return m.masksRef(ColumnRef{Table: table, Column: column})
+}
+
 func (m *merged) masksColumn(schema, table, column string) bool {
 	schema, table, column = strings.ToLower(schema), strings.ToLower(table), strings.ToLower(column)
 	for _, p := range m.columns {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/gatehouse/gatehouse/runtime/bundle"
 	"github.com/gatehouse/gatehouse/runtime/engine"
+	"github.com/gatehouse/gatehouse/runtime/mask"
 	"github.com/gatehouse/gatehouse/runtime/sqlclass"
 )
 
@@ -37,9 +38,12 @@ type Judgment struct {
 	// gateway cannot see (functions defined in the database): every output
 	// column is then treated as derived from every masked column.
 	Opaque bool
-	// Facts are the facts the decision was made on (recorded with the
+	// Facts are the SQL facts the decision was made on (recorded with the
 	// event, replayed by conformance).
 	Facts SQLFacts
+	// Other, when set, is recorded instead of Facts: the facts of a
+	// command of another protocol (see JudgeCommand).
+	Other any
 }
 
 // Resolution is what the protocol layer learned from the backend about the
@@ -110,6 +114,10 @@ func (s *Session) judge(st *sqlclass.Statement, res *Resolution) Judgment {
 		j.Denied = s.denial(d, st)
 		return j
 	}
+	if derr := predicateGuard(j.Masks, st, j.Revision); derr != nil {
+		j.Effect, j.Denied, j.Reason, j.Masks, j.Approval = bundle.EffectDeny, derr, derr.Message, nil, nil
+		return j
+	}
 	if st.Locking && facts.Kind != "lock" {
 		// Row locks are writes: the statement needs a grant for "lock" on
 		// the same tables as well as for its own kind, and a rule that
@@ -139,6 +147,57 @@ func (s *Session) judge(st *sqlclass.Statement, res *Resolution) Judgment {
 			}
 		}
 	}
+	return j
+}
+
+// predicateGuard refuses a statement whose conditions, grouping or ordering
+// use a column masked by a spec with predicates "deny".
+func predicateGuard(masks []*bundle.MaskSpec, st *sqlclass.Statement, revision string) *DeniedError {
+	for _, m := range masks {
+		if m == nil || m.Predicates != "deny" {
+			continue
+		}
+		for _, c := range st.FilterColumns {
+			if mask.Covers(m, c) {
+				return &DeniedError{Code: CodeInsufficientPrivilege, Err: ErrDenied, Revision: revision,
+					Message: fmt.Sprintf("gatehouse denied %s: it filters, groups or sorts on %s, a masked column, and conditions on masked columns would reveal their values", strings.ToUpper(st.Kind), c),
+					Hint:    "Select the rows by other columns; the masked column can still be returned (masked)."}
+			}
+		}
+	}
+	return nil
+}
+
+// JudgeCommand decides a command of a protocol other than SQL (SSH,
+// HTTP, Kubernetes): set fills that protocol's facts into the engine
+// request; recorded is what the event records as the command's facts (and
+// what conformance replays). It is called by one goroutine per session.
+func (s *Session) JudgeCommand(set func(*engine.Request), recorded any) Judgment {
+	start := time.Now()
+	eng := s.p.cfg.Engine()
+	j := Judgment{Other: recorded}
+	if eng != nil {
+		j.Revision = eng.Bundle().Manifest.Revision
+	}
+	pr := s.Identity()
+	req := engine.Request{Identity: pr.Name, Groups: pr.Groups, Resource: s.resource.Name, Time: s.p.cfg.Clock()}
+	set(&req)
+	d := &s.decision
+	eng.Decide(&req, d)
+	j.Effect, j.Reason, j.MaxRows = d.Effect, d.Reason, d.MaxRows
+	j.RuleIDs = append([]string(nil), d.RuleIDs...)
+	j.Masks = append([]*bundle.MaskSpec(nil), d.Masks...)
+	j.Approval = d.Approval
+	if d.Effect == bundle.EffectDeny {
+		detail := "bundle revision " + d.BundleRevision
+		if len(d.RuleIDs) > 0 {
+			detail = "rule " + strings.Join(d.RuleIDs, ", ") + "; " + detail
+		}
+		j.Denied = &DeniedError{Code: CodeInsufficientPrivilege, Message: "gatehouse denied the command: " + d.Reason, Detail: detail,
+			RuleIDs: append([]string(nil), d.RuleIDs...), Revision: d.BundleRevision, Err: ErrDenied}
+	}
+	s.p.m.decideDur.Observe(time.Since(start).Seconds())
+	s.p.m.decisions.WithLabelValues(string(s.resource.Type), string(j.Effect)).Inc()
 	return j
 }
 
@@ -334,10 +393,10 @@ func (s *Session) RequestApprovals(ctx context.Context, items []ApprovalItem, re
 			got, err := s.p.cfg.Approvals.Wait(wctx, m.id)
 			cancel()
 			if err == nil {
-				s.recordApproval(got, "approved")
+				s.recordApproval(ctx, got, "approved")
 				continue
 			}
-			s.recordApproval(got, err.Error())
+			s.recordApproval(ctx, got, err.Error())
 			return &DeniedError{
 				Code: CodeInsufficientPrivilege, Err: errors.Join(ErrDenied, err), Revision: revision, RuleIDs: m.ruleIDs,
 				Message: "gatehouse denied the command: approval " + m.id + " was not granted: " + err.Error(),

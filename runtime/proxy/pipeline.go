@@ -26,8 +26,10 @@ type TokenVerifier interface {
 // Recorder starts session recordings.
 type Recorder interface {
 	StartSession(ctx context.Context, s *record.Session) (*record.SessionRecorder, error)
-	// Healthy returns an error when new events would not be recorded.
-	Healthy() error
+	// Available returns an error when nothing can be recorded (the
+	// recorder closed, or the store failing with nothing to absorb it); a
+	// full queue is not an error, it only makes reservations wait.
+	Available() error
 }
 
 // Approvals creates approvals and waits for them.
@@ -161,7 +163,7 @@ func (p *Pipeline) Authenticate(ctx context.Context, ci ConnInfo) (*Session, err
 		p.m.auth.WithLabelValues("wrong_protocol").Inc()
 		return nil, &AuthError{Message: fmt.Sprintf("resource %q is of type %s, not %s", res.Name, res.Type, ci.Protocol)}
 	}
-	if err := p.cfg.Recorder.Healthy(); err != nil {
+	if err := p.cfg.Recorder.Available(); err != nil {
 		p.m.auth.WithLabelValues("recorder_unavailable").Inc()
 		return nil, &AuthError{Message: "recording is unavailable, so gatehouse refuses new sessions: " + err.Error(), Err: err}
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -85,22 +86,38 @@ func (s *Session) Resource() bundle.Resource { return s.resource }
 // about to run: a command is forwarded only once the record of its outcome
 // has a place, so no executed command goes unrecorded. Record consumes one
 // slot; Release returns the unused ones. Slots may be used from another
-// goroutine than the one that reserved them, but not concurrently.
+// goroutine than the one that reserved them.
 type Slots struct {
-	s *Session
-	n int
+	s   *Session
+	res *record.Reservation
 }
 
 // Reserve reserves n slots. It blocks while the session has too many
 // events waiting to be written (backpressure: the caller stops reading its
-// client) and fails when the recorder cannot record (fail closed); the
-// error is a *DeniedError with SQLSTATE 57P03.
-func (s *Session) Reserve(ctx context.Context, n int) (*Slots, *DeniedError) {
-	if err := s.p.cfg.Recorder.Healthy(); err != nil {
+// client) and fails at once when the recorder cannot record (fail closed);
+// the error is a *DeniedError with SQLSTATE 57P03. Before it blocks it calls
+// beforeWait (when set), so that the caller can make the backend send the
+// outcomes whose recording frees the session's slots.
+func (s *Session) Reserve(ctx context.Context, n int, beforeWait func() error) (*Slots, *DeniedError) {
+	res, err := s.rec.TryReserve(n)
+	if errors.Is(err, record.ErrWouldWait) {
+		if beforeWait != nil {
+			if ferr := beforeWait(); ferr != nil {
+				return nil, s.Unavailable(ferr)
+			}
+		}
+		res, err = s.rec.Reserve(ctx, n)
+	}
+	if err != nil {
+		if errors.Is(err, record.ErrInvalid) {
+			return nil, &DeniedError{Code: CodeProgramLimit, Err: err,
+				Message: fmt.Sprintf("gatehouse denied the command: its %d statements are more than the gateway records for one message", n),
+				Hint:    "Send fewer statements per message."}
+		}
 		s.p.cfg.Logger.WarnContext(ctx, "Command refused: recorder unavailable.", "session_id", s.ID(), "error", err)
 		return nil, s.Unavailable(err)
 	}
-	return &Slots{s: s, n: n}, nil
+	return &Slots{s: s, res: res}, nil
 }
 
 // Record records ev in one reserved slot.
@@ -108,16 +125,16 @@ func (sl *Slots) Record(ev record.Event) {
 	if sl == nil {
 		return
 	}
-	if sl.n > 0 {
-		sl.n--
+	if err := sl.res.Record(ev); err != nil {
+		sl.s.p.cfg.Logger.Error("Recording an event failed.", "session_id", sl.s.ID(), "kind", ev.Kind,
+			"effect", ev.Effect, "rule_ids", ev.RuleIDs, "error", err)
 	}
-	sl.s.record(ev)
 }
 
 // Release returns the unused slots. It is idempotent.
 func (sl *Slots) Release() {
 	if sl != nil {
-		sl.n = 0
+		sl.res.Release()
 	}
 }
 
@@ -129,6 +146,9 @@ func (s *Session) Event(text string, j *Judgment) record.Event {
 		Kind: record.KindCommand, Protocol: string(s.resource.Type), Command: text,
 		Effect: string(j.Effect), RuleIDs: append([]string(nil), j.RuleIDs...), BundleRevision: j.Revision,
 		Reason: j.Reason, Masked: len(j.Masks) > 0, Facts: mustJSON(j.Facts),
+	}
+	if j.Other != nil {
+		ev.Facts = mustJSON(j.Other)
 	}
 	if j.Denied != nil {
 		ev.Reason = j.Denied.Message
@@ -160,10 +180,6 @@ func (s *Session) Complete(sl *Slots, ev record.Event, res CommandResult) {
 	case res.Err != nil:
 		ev.Error = res.Err.Error()
 	}
-	if sl == nil {
-		s.record(ev)
-		return
-	}
 	sl.Record(ev)
 }
 
@@ -183,7 +199,7 @@ func (s *Session) RecordDenied(ctx context.Context, text string, j *Judgment, de
 			ev.RuleIDs = append([]string(nil), derr.RuleIDs...)
 		}
 	}
-	sl, rerr := s.Reserve(ctx, 1)
+	sl, rerr := s.Reserve(ctx, 1, nil)
 	if rerr != nil {
 		// Nothing can be recorded: the refusal is logged instead.
 		s.p.cfg.Logger.WarnContext(ctx, "Refusal not recorded: recorder unavailable.", "session_id", s.ID(),
@@ -193,14 +209,20 @@ func (s *Session) RecordDenied(ctx context.Context, text string, j *Judgment, de
 	sl.Record(ev)
 }
 
-func (s *Session) recordApproval(a record.Approval, outcome string) {
+func (s *Session) recordApproval(ctx context.Context, a record.Approval, outcome string) {
 	voters := make([]string, 0, len(a.Votes))
 	for _, v := range a.Votes {
 		voters = append(voters, v.Approver+":"+v.Decision)
 	}
-	s.record(record.Event{Kind: record.KindApproval, Protocol: string(s.resource.Type), ApprovalID: a.ID,
+	ev := record.Event{Kind: record.KindApproval, Protocol: string(s.resource.Type), ApprovalID: a.ID,
 		Command: a.Command, Reason: outcome, Effect: a.Status, RuleIDs: []string{a.RuleID},
-		Facts: mustJSON(map[string]any{"votes": voters, "group": a.Group, "count": a.Count})})
+		Facts: mustJSON(map[string]any{"votes": voters, "group": a.Group, "count": a.Count})}
+	sl, derr := s.Reserve(ctx, 1, nil)
+	if derr != nil {
+		s.p.cfg.Logger.Error("Recording an approval outcome failed.", "session_id", s.ID(), "approval_id", a.ID, "error", derr.Err)
+		return
+	}
+	sl.Record(ev)
 }
 
 // Close ends the session's recording with reason (or, when the gateway
@@ -226,16 +248,6 @@ func (s *Session) Close(reason string) {
 		s.p.cfg.Logger.Error("Recording the end of a session failed.", "session_id", s.ID(), "error", err)
 	}
 	s.p.m.sessions.Dec()
-}
-
-// record writes an event; a failure is logged with the event's identity
-// (never silently dropped: the recorder itself refuses new commands once
-// it is unhealthy).
-func (s *Session) record(ev record.Event) {
-	if err := s.rec.Record(ev); err != nil {
-		s.p.cfg.Logger.Error("Recording an event failed.", "session_id", s.ID(), "kind", ev.Kind,
-			"effect", ev.Effect, "rule_ids", ev.RuleIDs, "error", err)
-	}
 }
 
 // Facts converts a classified statement into the engine's SQL facts.

@@ -39,7 +39,7 @@ func (s *Server) adminHandler() http.Handler {
 			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "no valid policy bundle is active"})
 			return
 		}
-		if err := s.recorder.Healthy(); err != nil && s.cfg.Recording.FailClosed {
+		if err := s.recorder.Available(); err != nil && s.cfg.Recording.FailClosed {
 			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "recorder unavailable: " + err.Error()})
 			return
 		}
@@ -122,8 +122,10 @@ type Status struct {
 
 func (s *Server) status() Status {
 	rec := "ok"
-	if err := s.recorder.Healthy(); err != nil {
+	if err := s.recorder.Available(); err != nil {
 		rec = err.Error()
+	} else if err := s.recorder.Healthy(); err != nil {
+		rec = "ok (sessions are waiting for the recorder: " + err.Error() + ")"
 	}
 	return Status{GatewayID: s.cfg.GatewayID, Bundle: s.activator.Status(), Recorder: rec, Time: s.clock().UTC()}
 }

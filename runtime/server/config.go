@@ -90,9 +90,13 @@ type DevIssuerConfig struct {
 // RecordingConfig configures the recorder.
 type RecordingConfig struct {
 	// Store is "sqlite:PATH" or a postgres:// URL.
-	Store         string        `mapstructure:"store"`
-	FailClosed    bool          `mapstructure:"fail_closed"`
-	QueueSize     int           `mapstructure:"queue_size"`
+	Store      string `mapstructure:"store"`
+	FailClosed bool   `mapstructure:"fail_closed"`
+	QueueSize  int    `mapstructure:"queue_size"`
+	// SessionQueue bounds the events one session may have waiting to be
+	// written; a session past it is slowed (its client is not read) rather
+	// than allowed to fill QueueSize for everyone (default 1024).
+	SessionQueue  int           `mapstructure:"session_queue"`
 	BatchSize     int           `mapstructure:"batch_size"`
 	FlushInterval time.Duration `mapstructure:"flush_interval"`
 	SpoolDir      string        `mapstructure:"spool_dir"`

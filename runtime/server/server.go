@@ -145,7 +145,7 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger, opts ...Option) (
 	}
 	s.closers = append(s.closers, s.store.Close)
 	s.recorder, err = record.New(record.Config{
-		Store: s.store, QueueSize: cfg.Recording.QueueSize, BatchSize: cfg.Recording.BatchSize,
+		Store: s.store, QueueSize: cfg.Recording.QueueSize, SessionQueue: cfg.Recording.SessionQueue, BatchSize: cfg.Recording.BatchSize,
 		FlushInterval: cfg.Recording.FlushInterval, FailOpen: !cfg.Recording.FailClosed,
 		SpoolDir: cfg.Recording.SpoolDir, Clock: record.NowFunc(s.clock),
 		Logger: logger.With("component", "record"), Registerer: s.registry,

@@ -40,6 +40,9 @@ type write struct {
 // analyzer accumulates the facts of one statement.
 type analyzer struct {
 	read, written, columns, funcs, danger, ops, types set
+	// filter receives the columns referenced outside output columns (see
+	// Statement.FilterColumns).
+	filter set
 	writes                                            []write
 	// locking: a FOR UPDATE/NO KEY UPDATE/SHARE/KEY SHARE clause was found
 	// in a query the statement runs.
@@ -54,7 +57,7 @@ type analyzer struct {
 func newAnalyzer(depth int) *analyzer {
 	a := &analyzer{
 		read: set{}, written: set{}, columns: set{}, funcs: set{}, danger: set{},
-		ops: set{}, types: set{}, depth: depth,
+		ops: set{}, types: set{}, filter: set{}, depth: depth,
 	}
 	a.bucket = a.written
 	return a
@@ -176,6 +179,8 @@ func (a *analyzer) walk(m protoreflect.Message, sc *scope, acc *sources) {
 		if acc != nil {
 			acc.addCols(cols)
 			acc.derived = true
+		} else {
+			a.filterCols(cols) // a subquery in a condition
 		}
 		return
 	case *pg_query.InsertStmt, *pg_query.UpdateStmt, *pg_query.DeleteStmt, *pg_query.MergeStmt:
@@ -183,6 +188,8 @@ func (a *analyzer) walk(m protoreflect.Message, sc *scope, acc *sources) {
 		if acc != nil {
 			acc.addCols(cols)
 			acc.derived = true
+		} else {
+			a.filterCols(cols)
 		}
 		return
 	case *pg_query.ColumnRef:
@@ -781,6 +788,29 @@ func findRel(sc *scope, quals []string) *relation {
 
 // columnRef records a column reference and adds its sources to acc.
 func (a *analyzer) columnRef(cr *pg_query.ColumnRef, sc *scope, acc *sources) {
+	if acc == nil {
+		// Not flowing into an output column: a condition, an ordering, a
+		// grouping. Resolve it to its sources all the same, as a filter.
+		var tmp sources
+		a.columnRefTo(cr, sc, &tmp)
+		for _, r := range tmp.refs {
+			a.filter.add(r.Table + "." + r.Column)
+		}
+		return
+	}
+	a.columnRefTo(cr, sc, acc)
+}
+
+// filterCols records the sources of columns used in a condition.
+func (a *analyzer) filterCols(cols []OutputColumn) {
+	for _, c := range cols {
+		for _, r := range c.Sources {
+			a.filter.add(r.Table + "." + r.Column)
+		}
+	}
+}
+
+func (a *analyzer) columnRefTo(cr *pg_query.ColumnRef, sc *scope, acc *sources) {
 	parts := strs(cr.GetFields())
 	if isStar(cr) {
 		// t.* in an expression (to_json(t.*)): the whole row.

@@ -25,6 +25,7 @@ func (a *analyzer) finish(st *Statement) {
 	st.TablesRead = a.read.sorted()
 	st.TablesWritten = a.written.sorted()
 	st.Columns = a.columns.sorted()
+	st.FilterColumns = a.filter.sorted()
 	st.Functions = a.funcs.sorted()
 	st.DangerousFunctions = a.danger.sorted()
 	st.Operators = a.ops.sorted()
@@ -47,7 +48,7 @@ func (a *analyzer) inner(n *pg_query.Node) *Statement {
 		return nil
 	}
 	b.finish(st)
-	for _, p := range [][2]set{{a.read, b.read}, {a.written, b.written}, {a.columns, b.columns}, {a.funcs, b.funcs}, {a.danger, b.danger}, {a.ops, b.ops}, {a.types, b.types}} {
+	for _, p := range [][2]set{{a.read, b.read}, {a.written, b.written}, {a.columns, b.columns}, {a.funcs, b.funcs}, {a.danger, b.danger}, {a.ops, b.ops}, {a.types, b.types}, {a.filter, b.filter}} {
 		for v := range p[1] {
 			p[0].add(v)
 		}

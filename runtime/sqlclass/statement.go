@@ -73,6 +73,14 @@ type Statement struct {
 	// Columns are the referenced columns: "table.column", "?.column" when
 	// the relation is ambiguous, "table.*" for star and whole-row references.
 	Columns []string `json:"columns,omitempty"`
+	// FilterColumns are the columns (as in Columns) whose values decide
+	// which rows a statement returns or in which order, without flowing
+	// into an output column: those referenced in WHERE, JOIN conditions,
+	// GROUP BY, HAVING, ORDER BY, DISTINCT ON, window definitions and
+	// LIMIT, and the outputs of subqueries used there. A condition on a
+	// masked column reveals something of its values even when the column
+	// itself is never returned.
+	FilterColumns []string `json:"filter_columns,omitempty"`
 	// Functions are all called functions: through a call (aggregates and
 	// window functions included), through SQL syntax the parser turns into
 	// a call (SUBSTRING(x FROM y) is "substring", TRIM is "btrim", AT TIME

@@ -69,8 +69,10 @@ type Session interface {
 	Approve(ctx context.Context, items []ApprovalItem) (notices []string, wait func(context.Context) error, err error)
 	// Reserve blocks until the outcomes of n commands can be recorded, so
 	// that nothing runs unrecorded; it returns an error (rendered to the
-	// client) when the recorder refuses.
-	Reserve(ctx context.Context, n int) (Slots, error)
+	// client) when the recorder refuses. Before it blocks it calls flush,
+	// which sends what the proxy buffered for the backend (whose answers
+	// free recording slots).
+	Reserve(ctx context.Context, n int, flush func() error) (Slots, error)
 	// Deny records a command the proxy refused (with its own slot).
 	Deny(ctx context.Context, text string, v *Verdict, err error)
 	// SetSearchPath tells the session the backend session's effective search

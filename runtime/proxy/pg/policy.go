@@ -184,8 +184,8 @@ func (p *policySession) Approve(ctx context.Context, items []ApprovalItem) ([]st
 	}, nil
 }
 
-func (p *policySession) Reserve(ctx context.Context, n int) (Slots, error) {
-	sl, derr := p.s.Reserve(ctx, n)
+func (p *policySession) Reserve(ctx context.Context, n int, flush func() error) (Slots, error) {
+	sl, derr := p.s.Reserve(ctx, n, flush)
 	if derr != nil {
 		return nil, renderDenied(derr)
 	}

@@ -487,7 +487,7 @@ func (c *conn) query(ctx context.Context, raw string, msg []byte) error {
 		}
 		return c.denyQuery(ctx, err)
 	}
-	slots, err := c.sess.Reserve(ctx, len(es))
+	slots, err := c.sess.Reserve(ctx, len(es), c.flushBackend)
 	if err != nil {
 		return c.denyQuery(ctx, err)
 	}
@@ -854,7 +854,7 @@ func (c *conn) execute(ctx context.Context, name string, msg []byte) error {
 		c.sess.Deny(ctx, pt.text, es.v, err)
 		return c.denyExtended(ctx, err)
 	}
-	slots, err := c.sess.Reserve(ctx, 1)
+	slots, err := c.sess.Reserve(ctx, 1, c.flushBackend)
 	if err != nil {
 		return c.denyExtended(ctx, err)
 	}
@@ -967,6 +967,21 @@ func (c *conn) sendNotices(notices []string, flush bool) error {
 	}
 	return nil
 }
+
+// flushBackend sends what is buffered for the backend, with a Flush so
+// that the backend sends the answers it holds back until Sync (the
+// recording of their outcomes frees this session's recording slots).
+func (c *conn) flushBackend() error {
+	if _, err := c.bw.Write(flushMsg); err != nil {
+		return fmt.Errorf("write to backend: %w", err)
+	}
+	if err := c.bw.Flush(); err != nil {
+		return fmt.Errorf("write to backend: %w", err)
+	}
+	return nil
+}
+
+var flushMsg = mustEncode(&pgproto3.Flush{})
 
 func (c *conn) write(msg []byte) error {
 	if _, err := c.bw.Write(msg); err != nil {

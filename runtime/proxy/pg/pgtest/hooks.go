@@ -150,7 +150,7 @@ func (s *Session) Approve(_ context.Context, items []pg.ApprovalItem) ([]string,
 }
 
 // Reserve implements pg.Session.
-func (s *Session) Reserve(context.Context, int) (pg.Slots, error) {
+func (s *Session) Reserve(context.Context, int, func() error) (pg.Slots, error) {
 	if s.h.Unavailable != nil {
 		return nil, s.h.Unavailable
 	}
