@@ -6,8 +6,8 @@
 # It prints passed/failed/skipped per run and every test whose outcome
 # differs, with the first lines of its output, and exits non-zero when a
 # test passes directly but not through the gateway and is not listed in the
-# allow-list of deliberate differences (scripts/pgx-suite/allow.txt). See
-# docs/compatibility.md.
+# allow-list of deliberate differences (scripts/pgx-suite/allow.txt), or
+# when the gateway exits during the run. See docs/compatibility.md.
 #
 # Usage (from anywhere in the repository):
 #   scripts/pgx-suite.sh                               # the whole suite
@@ -111,13 +111,14 @@ SQL
 
 echo "== building the gateway and pgx's tests"
 t0=$(now)
-go build -o "$work/pgserve" ./bench/pgserve
-go build -o "$work/compare" ./scripts/pgx-suite/compare
+go build -o "$work/pgserve" ./bench/pgserve || { echo "building bench/pgserve failed" >&2; exit 2; }
+go build -o "$work/compare" ./scripts/pgx-suite/compare || { echo "building the comparison failed" >&2; exit 2; }
 # go test env: nothing from the caller's PG* or PGX_* variables leaks into
 # pgx's connection defaults.
 clean_env=(env GOWORK=off GOFLAGS=-mod=mod)
 while IFS= read -r v; do clean_env+=(-u "$v"); done < <(compgen -e | grep -E '^PG' || true)
-(cd "$work/pgx" && "${clean_env[@]}" go test -count=1 -run '^$' "$@" $PKGS >/dev/null)
+(cd "$work/pgx" && "${clean_env[@]}" go test -count=1 -run '^$' "$@" $PKGS >/dev/null) ||
+	{ echo "building pgx's tests failed" >&2; exit 2; }
 t_build=$(($(now) - t0))
 
 echo "== gateway"
@@ -149,6 +150,14 @@ run_suite direct "host=$PGHOST port=$PGPORT user=$PGUSER dbname=$DB_DIRECT sslmo
 echo "== through the gateway: $gw_addr/pgx-test"
 run_suite gateway "host=${gw_addr%:*} port=${gw_addr##*:} user=pgx-suite password=$(cat "$work/token") dbname=pgx-test sslmode=disable" "$@"
 
+# A gateway that exited during the run (a crash) fails the run whatever
+# the tests say.
+gw_died=""
+if ! kill -0 "$gw_pid" 2>/dev/null; then
+	gw_died=1
+	echo "the gateway exited during the run; the end of its log:"
+	tail -20 "$work/gateway.log"
+fi
 kill "$gw_pid" 2>/dev/null || true
 wait "$gw_pid" 2>/dev/null || true
 gw_pid=""
@@ -167,5 +176,9 @@ cp "$work/gateway.log" "$OUT/gateway.log"
 rc=0
 "$work/compare" -direct "$OUT/direct.json" -gateway "$OUT/gateway.json" -allow "$ALLOW" >"$work/compare.txt" || rc=$?
 tee -a "$OUT/summary.txt" <"$work/compare.txt"
+if [ -n "$gw_died" ] && [ "$rc" = 0 ]; then
+	echo "failing: the gateway exited during the run" | tee -a "$OUT/summary.txt"
+	rc=1
+fi
 echo "results in $OUT"
 exit "$rc"

@@ -145,6 +145,7 @@ func TestCompare(t *testing.T) {
 	t.Parallel()
 	direct := mustRun(t, stream(
 		"pass . TestSame",
+		"pass . TestFixed",
 		"pass . TestSlow",
 		"pass . TestBroken",
 		"pass . TestAllowed",
@@ -155,6 +156,7 @@ func TestCompare(t *testing.T) {
 	))
 	gateway := mustRun(t, stream(
 		"pass . TestSame",
+		"pass . TestFixed",
 		"pass . TestSlow 120",
 		"fail . TestBroken",
 		"fail . TestAllowed",
@@ -162,7 +164,7 @@ func TestCompare(t *testing.T) {
 		"skip . TestSkipped",
 		"pass . TestFlakyDirect",
 	))
-	allow, err := ParseAllowList(strings.NewReader(". TestAllowed deliberate\npgconn TestGone stale entry\n"))
+	allow, err := ParseAllowList(strings.NewReader(". TestAllowed deliberate\n. TestFixed fixed since\npgconn TestNotRun not in this run\n"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -200,7 +202,7 @@ func TestCompare(t *testing.T) {
 	if len(rep.Slow) != 1 || rep.Slow[0].Key.Test != "TestSlow" || rep.Slow[0].Gateway != 120 {
 		t.Errorf("slow: %+v", rep.Slow)
 	}
-	if len(rep.Stale) != 1 || rep.Stale[0].Key.Test != "TestGone" {
+	if len(rep.Stale) != 1 || rep.Stale[0].Key.Test != "TestFixed" {
 		t.Errorf("stale: %+v", rep.Stale)
 	}
 }
