@@ -1,7 +1,11 @@
 // Command compare reads two `go test -json` streams of the same test suite,
 // one run directly against PostgreSQL and one through Gatehouse, and prints
-// a side-by-side summary: tests passed, failed and skipped in each run, and
-// every test whose outcome differs, with the first lines of its output.
+// a side-by-side summary: tests passed, failed and skipped in each run, the
+// tests that pass directly but not through the gateway counted by failure
+// message and each with the first lines of its output, the other
+// differences, and the tests that pass both ways but take at least -slow
+// seconds longer through the gateway (often a failure in disguise: a wait
+// that ended at the test's own deadline).
 //
 // It exits 1 when a test that passes directly does not pass through the
 // gateway (fails, is skipped, or has no result because its test binary
