@@ -38,6 +38,7 @@ var allowed = map[string][]string{
 	"internal":       {"*"},
 	"cmd":            {"*"},
 	"bench":          {"*"},
+	"scripts":        {"*"},
 }
 
 // forbiddenInRuntime are import path prefixes no runtime package may use.
