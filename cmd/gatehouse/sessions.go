@@ -57,7 +57,7 @@ func openRecordStore(ctx context.Context, location, schema string) (record.Backe
 	case strings.HasPrefix(location, "postgres://"), strings.HasPrefix(location, "postgresql://"):
 		return postgres.Open(ctx, postgres.Config{DSN: location, Schema: schema})
 	default:
-		return nil, &usageError{err: fmt.Errorf("--store %q: want sqlite:PATH or postgres://...", location)}
+		return nil, &usageError{err: fmt.Errorf("--store %q: want sqlite:PATH or a postgres:// URL", location)}
 	}
 }
 

@@ -34,10 +34,6 @@ func describeP(name string) *pgproto3.Describe {
 	return &pgproto3.Describe{ObjectType: 'P', Name: name}
 }
 
-func describeS(name string) *pgproto3.Describe {
-	return &pgproto3.Describe{ObjectType: 'S', Name: name}
-}
-
 func execute(portal string) *pgproto3.Execute { return &pgproto3.Execute{Portal: portal} }
 
 // executeN executes portal for at most n rows.

@@ -445,8 +445,7 @@ func (s *sqlMatch) matchTables(tables []tableRef, grant bool) bool {
 		t := &tables[ti]
 		hit := false
 		for i := range s.tables {
-			p := &s.tables[i]
-			if (p.schema.s == "" || p.schema.eq(&t.schema)) && (p.table.s == "" || p.table.eq(&t.table)) {
+			if s.tables[i].match(t) {
 				hit = true
 				break
 			}

@@ -146,12 +146,6 @@ func (s *keySet) load(ctx context.Context) ([]jose.JSONWebKey, error) {
 	return keys, nil
 }
 
-func (s *keySet) fetchCount() uint64 {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.fetches
-}
-
 func filterKeys(keys []jose.JSONWebKey, kid string) []jose.JSONWebKey {
 	if kid == "" {
 		return keys

@@ -43,6 +43,6 @@ func ResolveCredential(ref string) (string, error) {
 		}
 		return strings.TrimRight(string(buf[:n]), "\r\n"), nil
 	default:
-		return "", fmt.Errorf("%w: reference must start with env: or file:", ErrCredential)
+		return "", fmt.Errorf("%w: reference must start with \"env:\" or \"file:\"", ErrCredential)
 	}
 }

@@ -95,7 +95,7 @@ func TestNewIDSortsByTime(t *testing.T) {
 	if !sort.StringsAreSorted(ids) {
 		t.Fatal("ids do not sort by time")
 	}
-	if NewID(base) == NewID(base) {
+	if a, b := NewID(base), NewID(base); a == b {
 		t.Fatal("ids at the same millisecond collide")
 	}
 }

@@ -117,9 +117,9 @@ func (r *catalogResolver) Resolve(ctx context.Context, sess *proxy.Session, st *
 	return out, nil
 }
 
-// invalidate makes the resource's catalog reload before the next judgment
-// (after DDL the gateway forwarded).
-func (r *catalogResolver) invalidate(resource string) {
+// Invalidate implements pg.Resolver: the resource's catalog reloads before
+// the next judgment (after DDL the gateway forwarded).
+func (r *catalogResolver) Invalidate(resource string) {
 	r.mu.Lock()
 	c := r.cats[resource]
 	r.mu.Unlock()

@@ -54,11 +54,10 @@ type Server struct {
 
 	// Listeners are opened in Listen (or by Run) so tests can bind port 0
 	// and read the address before serving.
-	mu       sync.Mutex
-	pgLn     net.Listener
-	adminLn  net.Listener
-	closers  []func() error
-	closeErr error
+	mu      sync.Mutex
+	pgLn    net.Listener
+	adminLn net.Listener
+	closers []func() error
 }
 
 // Option adjusts a Server beyond what its configuration can say.

@@ -89,6 +89,14 @@ type Session interface {
 	Close()
 }
 
+// CatalogWatcher is optionally implemented by a Session that caches what
+// it learned from the backend's catalog: the proxy calls CatalogChanged
+// after the backend confirmed a statement that changes the catalog (DDL,
+// GRANT and the like), from the backend reader.
+type CatalogWatcher interface {
+	CatalogChanged()
+}
+
 // Slots are recording places reserved by Session.Reserve.
 type Slots interface {
 	// Record records the outcome of one command judged by v.

@@ -24,10 +24,12 @@ type RowPlanner interface {
 // Resolver tells the judge what the backend resolves a statement's names
 // to (functions defined in the database, tables through the search path).
 // searchPath is the session's effective search path (nil: unknown, because
-// the session changed it). It is called from the client reader; an error
-// denies the statement (a *proxy.DeniedError is shown as is).
+// the session changed it). Resolve is called from the client reader; an
+// error denies the statement (a *proxy.DeniedError is shown as is).
+// Invalidate tells it the resource's catalog changed through the gateway.
 type Resolver interface {
 	Resolve(ctx context.Context, sess *proxy.Session, st *sqlclass.Statement, searchPath []string) (*proxy.Resolution, error)
+	Invalidate(resource string)
 }
 
 // PolicyHooks adapts the protocol-independent pipeline to Hooks: the
@@ -248,6 +250,13 @@ func errText(err error) string {
 }
 
 func (p *policySession) Close() { p.s.Close("client disconnected") }
+
+// CatalogChanged implements CatalogWatcher.
+func (p *policySession) CatalogChanged() {
+	if p.h.Resolver != nil {
+		p.h.Resolver.Invalidate(p.s.Resource().Name)
+	}
+}
 
 func (p *policySession) Ended() <-chan struct{} { return p.s.Ended() }
 

@@ -1695,6 +1695,21 @@ func (c *conn) complete(e *entry, es *execStmt, tag string, err error) {
 	}
 	c.transaction(es.st, tag)
 	c.state.mu.Unlock()
+	if w, ok := c.sess.(CatalogWatcher); ok && es.st != nil && changesCatalog(es.st) {
+		w.CatalogChanged()
+	}
+}
+
+// changesCatalog reports whether st changes what the backend's catalog
+// says about names (functions, operators, casts, relations, schemas).
+func changesCatalog(st *sqlclass.Statement) bool {
+	switch st.Kind {
+	case "create", "alter", "drop", "grant", "revoke", "comment":
+		return true
+	case "utility":
+		return st.SubKind != "discard all" && st.SubKind != "discard plans" && st.SubKind != "checkpoint"
+	}
+	return false
 }
 
 // transaction applies a transaction-control statement's effect on portals;

@@ -131,9 +131,7 @@ func (s *Session) Judge(_ context.Context, text string, _ *sqlclass.Statement) p
 // Approve implements pg.Session: it waits for a value on Hooks.Approvals.
 func (s *Session) Approve(_ context.Context, items []pg.ApprovalItem) ([]string, func(context.Context) error, error) {
 	s.mu.Lock()
-	for _, it := range items {
-		s.approvals = append(s.approvals, it)
-	}
+	s.approvals = append(s.approvals, items...)
 	s.mu.Unlock()
 	notices := []string{"waiting for approval"}
 	if s.h.Notice != "" {
