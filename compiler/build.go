@@ -79,6 +79,10 @@ func (c *compilation) build(ev evaluated) (*bundle.Policy, []PolicyTest) {
 		r := raw.Resources[name]
 		r.Name = name
 		r.Pos = c.lookupPos("resources", name)
+		if !DataPaths[r.Type] {
+			c.errorf(r.Pos, CodeUnenforced, "resources.%s: type %q has no data path in this version of Gatehouse (it serves %s); its rules would look enforced and not be",
+				name, r.Type, dataPathList())
+		}
 		r.Tags = sortedSet(r.Tags)
 		resourceNames[name] = true
 		for _, t := range r.Tags {
@@ -209,6 +213,22 @@ func (c *compilation) settings(s *bundle.Settings) {
 	}
 }
 
+// DataPaths are the resource types this version of Gatehouse serves. A
+// policy naming another type does not compile (CodeUnenforced): a grant
+// that nothing enforces must not look like one.
+var DataPaths = map[bundle.ResourceType]bool{
+	bundle.ResourcePostgres: true,
+}
+
+func dataPathList() string {
+	var names []string
+	for t := range DataPaths {
+		names = append(names, string(t))
+	}
+	sort.Strings(names)
+	return strings.Join(names, ", ")
+}
+
 // rule normalises one rule in place and checks what the schema cannot.
 func (c *compilation) rule(r *bundle.Rule, where string, s *bundle.Settings) {
 	idx := strconv.Itoa(r.Index)
@@ -243,6 +263,15 @@ func (c *compilation) rule(r *bundle.Rule, where string, s *bundle.Settings) {
 	}
 	if n > 1 {
 		c.errorf(pos(), CodeInvalid, "%s: at most one of sql, ssh, http, kubernetes may be set", where)
+	}
+	for _, b := range []struct {
+		set   bool
+		block string
+		typ   bundle.ResourceType
+	}{{r.SSH != nil, "ssh", bundle.ResourceSSH}, {r.HTTP != nil, "http", bundle.ResourceHTTP}, {r.Kubernetes != nil, "kubernetes", bundle.ResourceKubernetes}} {
+		if b.set && !DataPaths[b.typ] {
+			c.errorf(pos(b.block), CodeUnenforced, "%s: %s rules have no data path in this version of Gatehouse (it serves %s); the rule would look enforced and not be", where, b.block, dataPathList())
+		}
 	}
 	switch {
 	case r.Effect == bundle.EffectApprove && r.Approval == nil:

@@ -29,6 +29,10 @@ const (
 	// invalid (bad regular expression, bad duration, two protocol matches
 	// on one rule, ...).
 	CodeInvalid = "invalid"
+	// CodeUnenforced: the policy names a resource type, or a rule uses a
+	// protocol block, that this version of Gatehouse has no data path for.
+	// Such a rule would look enforced and not be, so it does not compile.
+	CodeUnenforced = "unenforced"
 )
 
 // Severity of a diagnostic.

@@ -20,7 +20,7 @@ func TestBuildCommand(t *testing.T) {
 	if code != exitOK {
 		t.Fatalf("exit %d: %v\n%s", code, err, stderr)
 	}
-	if !strings.Contains(stdout, "serial 7") || !strings.Contains(stdout, "21 rules") {
+	if !strings.Contains(stdout, "serial 7") || !strings.Contains(stdout, "11 rules") {
 		t.Errorf("summary: %q", stdout)
 	}
 	if _, _, code, err := run(t, append(args, "-o", out2)...); code != exitOK {

@@ -32,7 +32,7 @@ func TestReviewCLI(t *testing.T) {
 	}
 	// claude-coder's recorded commands name rule r1, which is no grant of
 	// the policy: every grant is unused.
-	if cc == nil || cc.Sessions != 1 || cc.Commands != 3 || len(cc.UnusedGrants()) != len(cc.Grants) || len(cc.Grants) != 5 {
+	if cc == nil || cc.Sessions != 1 || cc.Commands != 3 || len(cc.UnusedGrants()) != len(cc.Grants) || len(cc.Grants) != 2 {
 		t.Errorf("claude-coder: %+v", cc)
 	}
 	// ci-bot is recorded but not in the policy: listed last, flagged.
@@ -45,7 +45,7 @@ func TestReviewCLI(t *testing.T) {
 		code int
 		want string
 	}{
-		{[]string{"review", "--store", "sqlite:" + store, "--dir", "../../policies", "--identity", "claude-coder"}, exitOK, "agents-read-analytics"},
+		{[]string{"review", "--store", "sqlite:" + store, "--dir", "../../policies", "--identity", "claude-coder"}, exitOK, "agents-explain-orders"},
 		{[]string{"review", "--store", "sqlite:" + store, "--dir", "../../policies", "--identity", "claude-coder", "--format", "csv"}, exitOK, "identity,kind,sessions"},
 		{[]string{"review", "--store", "sqlite:" + store, "--dir", "../../policies", "--identity", "claude-coder", "--suggest"}, exitOK, "nothing to keep"},
 		{[]string{"review", "--store", "sqlite:" + store, "--dir", "../../policies", "--suggest"}, exitUsage, "--suggest needs --identity"},
@@ -70,19 +70,19 @@ func TestReviewCertifyCLI(t *testing.T) {
 		}
 	}
 	dec := filepath.Join(root, "decisions.json")
-	if err := os.WriteFile(dec, []byte(`{"agents-read-analytics": "revoke", "agents-read-orders": "keep"}`), 0o644); err != nil {
+	if err := os.WriteFile(dec, []byte(`{"agents-explain-orders": "revoke", "agents-read-orders": "keep"}`), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	dir := filepath.Join(root, "policies")
 	out, code := runSessionsCLI(t, "review", "certify", "--dir", dir, "--decisions", dec, "--reviewer", "carol", "--date", "2026-11-27")
-	if code != exitOK || !strings.Contains(out, "revoke agents-read-analytics") {
+	if code != exitOK || !strings.Contains(out, "revoke agents-explain-orders") {
 		t.Fatalf("exit %d: %s", code, out)
 	}
 	data, err := os.ReadFile(filepath.Join(dir, "rules.cue"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if strings.Contains(string(data), `"agents-read-analytics"`) || !strings.Contains(string(data), `last_reviewed: "2026-11-27"`) {
+	if strings.Contains(string(data), `"agents-explain-orders"`) || !strings.Contains(string(data), `last_reviewed: "2026-11-27"`) {
 		t.Errorf("rules.cue after certify:\n%s", data)
 	}
 	if out, code := runSessionsCLI(t, "build", "--dir", dir, "-o", filepath.Join(root, "b.json")); code != exitOK {

@@ -62,8 +62,8 @@ type Decisions map[string]Decision
 // ParseDecisions reads a decisions file, JSON or YAML:
 //
 //	agents-read-orders: keep
-//	agents-read-analytics: revoke
-//	agents-build: {shorten: {expires: "2026-12-31"}}
+//	agents-explain-orders: revoke
+//	auditors-read-orders: {shorten: {expires: "2026-12-31"}}
 //	ci-writes-orders: {action: keep, expires: "2027-09-30"}
 func ParseDecisions(r io.Reader) (Decisions, error) {
 	data, err := io.ReadAll(io.LimitReader(r, MaxDecisionsSize+1))

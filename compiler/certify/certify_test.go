@@ -92,11 +92,11 @@ func rule(t *testing.T, p *bundle.Policy, id string) *bundle.Rule {
 }
 
 const decisionsYAML = `
-agents-read-orders: keep
-agents-read-analytics: revoke
-agents-build: revoke
+dba-business-hours: keep
+agents-explain-orders: revoke
+auditors-read-orders: revoke
 ci-writes-orders: {shorten: {expires: "2027-01-15"}}
-agents-observe-cluster: {action: keep, expires: "2027-06-01"}
+agents-read-orders: {action: keep, expires: "2027-06-01"}
 `
 
 // TestApplyCompilesAndDiffShowsOnlyRevocations is the contract of
@@ -124,7 +124,7 @@ func TestApplyCompilesAndDiffShowsOnlyRevocations(t *testing.T) {
 	}
 	_, head := compile(t, dir)
 
-	revoked := []string{"agents-build", "agents-read-analytics"}
+	revoked := []string{"agents-explain-orders", "auditors-read-orders"}
 	for _, id := range revoked {
 		if rule(t, head, id) != nil {
 			t.Errorf("revoked rule %s is still in the policy", id)
@@ -158,20 +158,20 @@ func TestApplyCompilesAndDiffShowsOnlyRevocations(t *testing.T) {
 	var shortened, extended bool
 	for _, c := range rep.Changes {
 		shortened = shortened || (c.Kind == diff.KindExpiryShortened && slices.Contains(c.BaseRules, "ci-writes-orders"))
-		extended = extended || (c.Kind == diff.KindExpiryExtended && slices.Contains(c.BaseRules, "agents-observe-cluster"))
+		extended = extended || (c.Kind == diff.KindExpiryExtended && slices.Contains(c.BaseRules, "agents-read-orders"))
 	}
 	if !shortened || !extended {
 		t.Errorf("expiry changes missing (shortened %v, extended %v): %+v", shortened, extended, rep.Changes)
 	}
 
 	// Kept: the review is recorded; the expiry is the later of the current
-	// one and the review date plus the interval (2027-03-01 vs 2027-02-25).
-	kept := rule(t, head, "agents-read-orders")
-	if kept.Expires != "2027-03-01" || kept.Review == nil || kept.Review.LastReviewed != "2026-11-27" ||
-		kept.Review.Reviewer != "carol" || kept.Review.Owner != "platform" || kept.Review.Every != "90d" {
+	// one and the review date plus the interval (2027-12-31 vs 2027-02-25).
+	kept := rule(t, head, "dba-business-hours")
+	if kept.Expires != "2027-12-31" || kept.Review == nil || kept.Review.LastReviewed != "2026-11-27" ||
+		kept.Review.Reviewer != "carol" || kept.Review.Owner != "dba" || kept.Review.Every != "90d" {
 		t.Errorf("kept rule: expires %s, review %+v", kept.Expires, kept.Review)
 	}
-	if r := rule(t, head, "agents-observe-cluster"); r.Expires != "2027-06-01" || r.Review.LastReviewed != "2026-11-27" {
+	if r := rule(t, head, "agents-read-orders"); r.Expires != "2027-06-01" || r.Review.LastReviewed != "2026-11-27" {
 		t.Errorf("kept with explicit date: %+v %+v", r.Expires, r.Review)
 	}
 	if r := rule(t, head, "ci-writes-orders"); r.Expires != "2027-01-15" || r.Review.LastReviewed != "2026-11-02" {
@@ -179,10 +179,10 @@ func TestApplyCompilesAndDiffShowsOnlyRevocations(t *testing.T) {
 	}
 	// Untouched rules keep their shared review reference.
 	text := string(res.Files["policies/rules.cue"])
-	if !strings.Contains(text, "---- analytics") || !strings.Contains(text, "---- build host") {
-		t.Errorf("section comments of revoked rules were lost:\n%s", text)
+	if !strings.Contains(text, "---- orders-db") || !strings.Contains(text, "---- guard rails") {
+		t.Errorf("section comments around revoked rules were lost:\n%s", text)
 	}
-	if strings.Count(text, "review:  _review") < 3 {
+	if strings.Count(text, "review:  _dbaReview") < 2 {
 		t.Errorf("untouched rules lost their shared review reference:\n%s", text)
 	}
 }
@@ -215,12 +215,12 @@ func TestApplyRejects(t *testing.T) {
 		{"unknown rule", src, certify.Decisions{"nope": {Action: "keep"}}, opts, certify.ErrUnknownRule},
 		{"deny rule", src, certify.Decisions{"deny-agent-ddl": {Action: "revoke"}}, opts, certify.ErrNotGrant},
 		{"mask rule", src, certify.Decisions{"mask-customer-pii": {Action: "keep"}}, opts, certify.ErrNotGrant},
-		{"shorten later", src, certify.Decisions{"agents-build": {Action: "shorten", Expires: "2028-01-01"}}, opts, certify.ErrDecisions},
-		{"shorten into the past", src, certify.Decisions{"agents-build": {Action: "shorten", Expires: "2026-11-01"}}, opts, certify.ErrDecisions},
-		{"keep until the past", src, certify.Decisions{"agents-build": {Action: "keep", Expires: "2026-01-01"}}, opts, certify.ErrDecisions},
-		{"no reviewer", src, certify.Decisions{"agents-build": {Action: "keep"}}, certify.Options{Date: reviewDate}, certify.ErrDecisions},
-		{"no date", src, certify.Decisions{"agents-build": {Action: "keep"}}, certify.Options{Reviewer: "carol"}, certify.ErrDecisions},
-		{"source changed since compiling", stale, certify.Decisions{"agents-build": {Action: "revoke"}}, opts, certify.ErrSource},
+		{"shorten later", src, certify.Decisions{"auditors-read-orders": {Action: "shorten", Expires: "2028-01-01"}}, opts, certify.ErrDecisions},
+		{"shorten into the past", src, certify.Decisions{"auditors-read-orders": {Action: "shorten", Expires: "2026-11-01"}}, opts, certify.ErrDecisions},
+		{"keep until the past", src, certify.Decisions{"auditors-read-orders": {Action: "keep", Expires: "2026-01-01"}}, opts, certify.ErrDecisions},
+		{"no reviewer", src, certify.Decisions{"auditors-read-orders": {Action: "keep"}}, certify.Options{Date: reviewDate}, certify.ErrDecisions},
+		{"no date", src, certify.Decisions{"auditors-read-orders": {Action: "keep"}}, certify.Options{Reviewer: "carol"}, certify.ErrDecisions},
+		{"source changed since compiling", stale, certify.Decisions{"auditors-read-orders": {Action: "revoke"}}, opts, certify.ErrSource},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -241,8 +241,8 @@ func TestParseDecisions(t *testing.T) {
 		err  bool
 	}{
 		{"yaml", decisionsYAML, certify.Decisions{
-			"agents-read-orders": {Action: "keep"}, "agents-read-analytics": {Action: "revoke"}, "agents-build": {Action: "revoke"},
-			"ci-writes-orders": {Action: "shorten", Expires: "2027-01-15"}, "agents-observe-cluster": {Action: "keep", Expires: "2027-06-01"},
+			"dba-business-hours": {Action: "keep"}, "agents-explain-orders": {Action: "revoke"}, "auditors-read-orders": {Action: "revoke"},
+			"ci-writes-orders": {Action: "shorten", Expires: "2027-01-15"}, "agents-read-orders": {Action: "keep", Expires: "2027-06-01"},
 		}, false},
 		{"json", `{"a": "revoke", "b": {"shorten": {"expires": "2027-01-01"}}}`, certify.Decisions{
 			"a": {Action: "revoke"}, "b": {Action: "shorten", Expires: "2027-01-01"},
@@ -290,7 +290,7 @@ func TestCommitOnBranch(t *testing.T) {
 	root := policyRepo(t)
 	src, pol := compile(t, filepath.Join(root, "policies"))
 	opts := certify.Options{Reviewer: "carol", Date: reviewDate}
-	res, err := certify.Apply(src, pol, certify.Decisions{"agents-read-analytics": {Action: "revoke"}}, opts)
+	res, err := certify.Apply(src, pol, certify.Decisions{"agents-explain-orders": {Action: "revoke"}}, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -312,7 +312,7 @@ func TestCommitOnBranch(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(c.Message, "revoke agents-read-analytics") || c.NumParents() != 1 {
+	if !strings.Contains(c.Message, "revoke agents-explain-orders") || c.NumParents() != 1 {
 		t.Errorf("commit message %q, parents %d", c.Message, c.NumParents())
 	}
 	f, err := c.File("policies/rules.cue")
@@ -320,7 +320,7 @@ func TestCommitOnBranch(t *testing.T) {
 		t.Fatal(err)
 	}
 	content, _ := f.Contents()
-	if strings.Contains(content, `"agents-read-analytics"`) {
+	if strings.Contains(content, `"agents-explain-orders"`) {
 		t.Error("the committed rules.cue still has the revoked rule")
 	}
 	// The committed policy compiles from Git.

@@ -347,7 +347,7 @@ func TestDashboardInChromium(t *testing.T) {
 		chromedp.WaitVisible(chromedp.CSS("#identity-claude-coder table.grants")),
 	)
 	grants := text("#identity-claude-coder table.grants")
-	if !strings.Contains(grants, "agents-read-analytics") || !strings.Contains(grants, "UNUSED: removal candidate") {
+	if !strings.Contains(grants, "agents-explain-orders") || !strings.Contains(grants, "UNUSED: removal candidate") {
 		t.Errorf("review grants:\n%s", grants)
 	}
 	if used := text("#identity-claude-coder tr.used"); !strings.Contains(used, "agents-read-orders") {

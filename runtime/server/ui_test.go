@@ -256,7 +256,7 @@ func TestUIPagesForAnAdmin(t *testing.T) {
 		code  int
 		wants []string
 	}{
-		{"/ui/review", 200, []string{"claude-coder", "copilot-agent", "agents-read-analytics", "UNUSED: removal candidate", "<svg role=\"img\"", "1/1 verified"}},
+		{"/ui/review", 200, []string{"claude-coder", "copilot-agent", "agents-explain-orders", "UNUSED: removal candidate", "<svg role=\"img\"", "1/1 verified"}},
 		{"/ui/review?identity=claude-coder&since=30d", 200, []string{"Least-privilege suggestion", "claude-coder-orders-db-allow-least-privilege", `tables: [&#34;customers&#34;]`, "DELETE FROM orders"}},
 		{"/ui/review?identity=mallory", 400, []string{"unknown identity"}},
 		{"/ui/review?since=soon", 400, []string{"Period"}},
