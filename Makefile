@@ -6,7 +6,7 @@ LDFLAGS  := -X main.version=$(VERSION)
 BIN      := bin/gatehouse
 FUZZTIME ?= 30s
 
-.PHONY: all build test test-steps go-test test-race test-short vet fmt-check tidy-check staticcheck govulncheck fuzz fuzz-short bench demo clean deps browser-deps test-pgx-suite
+.PHONY: all build test test-steps go-test test-race test-short vet fmt-check tidy-check staticcheck govulncheck fuzz fuzz-short bench demo clean deps test-deps test-pgx-suite
 
 all: build
 
@@ -17,9 +17,10 @@ build:
 deps:
 	./scripts/deps.sh
 
-# browser-deps installs headless Chromium for the dashboard's browser tests.
-browser-deps:
-	./scripts/browser-deps.sh
+# test-deps is deps as root; otherwise it only checks and, when something
+# is missing, stops with the command to run.
+test-deps:
+	./scripts/deps.sh
 
 # test is the one command that passes the whole suite: vet, format,
 # go.mod tidiness and staticcheck; unit and integration tests (against the
@@ -34,10 +35,9 @@ test:
 		echo "make test: FAILED after $$(( $$(date +%s) - start )) s"; exit 1; \
 	fi
 
-test-steps: vet fmt-check tidy-check staticcheck go-test test-race fuzz-short
+test-steps: test-deps vet fmt-check tidy-check staticcheck go-test test-race fuzz-short
 
 go-test:
-	-./scripts/browser-deps.sh
 	$(GO) test -count=1 -timeout 15m $(PKGS)
 
 # tidy-check fails when go.mod or go.sum is not what `go mod tidy` makes.

@@ -28,6 +28,7 @@ var allowed = map[string][]string{
 	"runtime/record":            {"runtime/bundle", "runtime/record"},
 	"runtime/approval":          {"runtime/record", "runtime/bundle"},
 	"runtime/review":            {"runtime/record", "runtime/bundle"},
+	"runtime/ui":                {"runtime/identity", "runtime/approval", "runtime/record", "runtime/review", "runtime/bundle"},
 	"runtime/proxy": {"runtime/engine", "runtime/identity", "runtime/approval", "runtime/record",
 		"runtime/sqlclass", "runtime/mask", "runtime/bundle"},
 	"runtime/proxy/pg": {"runtime/proxy", "runtime/engine", "runtime/identity", "runtime/approval",

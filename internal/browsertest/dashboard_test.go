@@ -4,7 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"html/template"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -26,26 +29,26 @@ import (
 	"github.com/gatehouse/gatehouse/runtime/server"
 )
 
-// chromium finds Chromium, installing it with scripts/browser-deps.sh
-// when it is missing. It skips the test only when that fails.
+// chromium finds Chromium: GATEHOUSE_CHROMIUM when set, else chromium or
+// chromium-browser on PATH. Installing it is scripts/deps.sh's job (make
+// test runs it); a missing browser fails the test, like a missing
+// database, unless GATEHOUSE_SKIP_INTEGRATION=1 (checked before).
 func chromium(t *testing.T) string {
 	t.Helper()
-	find := func() string {
-		for _, name := range []string{"chromium", "chromium-browser"} {
-			if p, err := exec.LookPath(name); err == nil {
-				return p
-			}
+	if p := os.Getenv("GATEHOUSE_CHROMIUM"); p != "" {
+		if _, err := exec.LookPath(p); err != nil {
+			t.Fatalf("GATEHOUSE_CHROMIUM=%s: %v", p, err)
 		}
-		return ""
-	}
-	if p := find(); p != "" {
 		return p
 	}
-	out, err := exec.Command("../../scripts/browser-deps.sh").CombinedOutput()
-	if p := find(); p != "" {
-		return p
+	for _, name := range []string{"chromium", "chromium-browser"} {
+		if p, err := exec.LookPath(name); err == nil {
+			return p
+		}
 	}
-	t.Skipf("Chromium is not installed and could not be installed (%v): %s", err, strings.TrimSpace(string(out)))
+	t.Fatal("Chromium is not installed: install the Debian package chromium (run scripts/deps.sh as root, " +
+		"or apt-get install -y chromium), or set GATEHOUSE_CHROMIUM to a Chromium binary, " +
+		"or set GATEHOUSE_SKIP_INTEGRATION=1 to skip the integration tests")
 	return ""
 }
 
@@ -124,6 +127,36 @@ func gateway(t *testing.T, ctx context.Context) (*server.Server, string) {
 		}
 	})
 	return srv, dsn
+}
+
+// crossPortAttacker serves, on another loopback port than the dashboard at
+// base, a page that plants a CSRF cookie for the dashboard's host and
+// submits the approval form with the same value, as a hostile service on
+// the same host could. It returns the page's origin.
+func crossPortAttacker(t *testing.T, base string) string {
+	t.Helper()
+	const planted = "0123456789abcdef0123456789abcdef"
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// Host-only cookies are keyed by host name, not port: this one
+		// reaches the dashboard, replacing a cookie of the same name and
+		// path (the double-submit cookie of earlier versions).
+		http.SetCookie(w, &http.Cookie{Name: "gatehouse_csrf", Value: planted, Path: "/ui/"})
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		fmt.Fprintf(w, `<!doctype html><html><body>
+<form id="f" method="post" action="%s/ui/approvals/%s/vote">
+<input type="hidden" name="csrf" value="%s">
+<input type="hidden" name="decision" value="approve">
+<input type="hidden" name="reason" value="looks fine">
+</form>
+<script>document.getElementById("f").submit()</script>
+</body></html>`, base, template.HTMLEscapeString(r.URL.Query().Get("approval")), planted)
+	})
+	hs := httptest.NewServer(h) // 127.0.0.1, a port of its own
+	t.Cleanup(hs.Close)
+	if hs.URL == base {
+		t.Fatal("the attacker page must be on another port")
+	}
+	return hs.URL
 }
 
 func token(t *testing.T, srv *server.Server, name string) string {
@@ -302,8 +335,25 @@ func TestDashboardInChromium(t *testing.T) {
 	default:
 	}
 
-	// alice (dba) approves it in the queue; the client proceeds.
+	// While alice (dba) is logged in, a page on another port of the same
+	// host plants a CSRF cookie (cookies do not separate ports, and
+	// SameSite counts another port as the same site) and submits the
+	// approval form with the planted value. The vote must be refused.
 	login("alice")
+	attacker := crossPortAttacker(t, base)
+	run("the cross-port page submits the approval form",
+		chromedp.Navigate(attacker+"/vote?approval="+approvalID),
+		chromedp.WaitVisible(chromedp.CSS("p.error, p.notice")),
+	)
+	shot("cross-port-refused.png")
+	if a, err := srv.Store().GetApproval(ctx, approvalID); err != nil || a.Status != record.StatusPending || len(a.Votes) != 0 {
+		t.Fatalf("the cross-port form cast a vote: %+v, %v", a, err)
+	}
+	if got := text("p.error"); !strings.Contains(got, "another origin") {
+		t.Errorf("refusal of the cross-port form: %q", got)
+	}
+
+	// alice approves it in the queue herself; the client proceeds.
 	run("approve the migration",
 		chromedp.Navigate(base+"/ui/approvals"),
 		chromedp.WaitVisible(chromedp.CSS("section.approval")),

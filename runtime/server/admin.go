@@ -66,7 +66,7 @@ func (s *Server) adminHandler() http.Handler {
 	api.HandleFunc("POST /api/v1/approvals/{id}/approve", s.requireRole(s.apiVote(record.DecisionApprove)))
 	api.HandleFunc("POST /api/v1/approvals/{id}/deny", s.requireRole(s.apiVote(record.DecisionDeny)))
 	mux.Handle("/api/", api)
-	mux.Handle("/ui/", s.uiHandler())
+	mux.Handle("/ui/", s.dashboard)
 	return mux
 }
 
@@ -96,11 +96,17 @@ func (s *Server) authenticate(r *http.Request) (*identity.Principal, error) {
 	if !ok || tok == "" {
 		return nil, errors.New("missing bearer token")
 	}
+	return s.authenticateToken(r.Context(), tok)
+}
+
+// authenticateToken verifies a token and resolves it against the active
+// policy (the admin API and the dashboard).
+func (s *Server) authenticateToken(ctx context.Context, tok string) (*identity.Principal, error) {
 	eng := s.activator.Engine()
 	if eng == nil {
 		return nil, errors.New("no valid policy bundle is active")
 	}
-	claims, err := s.verifier.Verify(r.Context(), tok)
+	claims, err := s.verifier.Verify(ctx, tok)
 	if err != nil {
 		return nil, fmt.Errorf("token rejected: %w", err)
 	}

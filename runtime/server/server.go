@@ -30,6 +30,7 @@ import (
 	"github.com/gatehouse/gatehouse/runtime/record/postgres"
 	"github.com/gatehouse/gatehouse/runtime/record/sqlite"
 	"github.com/gatehouse/gatehouse/runtime/sqlclass"
+	"github.com/gatehouse/gatehouse/runtime/ui"
 )
 
 // Server is a running gateway.
@@ -48,6 +49,7 @@ type Server struct {
 	clock     func() time.Time
 	pipeline  *proxy.Pipeline
 	pgHandler *pg.Handler
+	dashboard *ui.Handler
 	// maskKey keys the "hash" masking style, so equal values hash equally
 	// across sessions (joins still work) but cannot be looked up without it.
 	maskKey []byte
@@ -191,6 +193,9 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger, opts ...Option) (
 		Logger: logger.With("component", "proxy"), Registerer: s.registry,
 	})
 	if err != nil {
+		return nil, err
+	}
+	if s.dashboard, err = s.newDashboard(); err != nil {
 		return nil, err
 	}
 	if cfg.Postgres.Listen != "" {

@@ -8,8 +8,9 @@ import (
 )
 
 // loadOrCreateKey returns the 32-byte key stored at path, creating it (mode
-// 0600) on first use. Gateways that must hash masked values identically
-// share the file.
+// 0600) on first use. Gateways that must agree share the file: the masking
+// key so they hash masked values identically, the dashboard's key so a
+// form rendered by one is accepted by another.
 func loadOrCreateKey(path string) ([]byte, error) {
 	key, err := os.ReadFile(path)
 	if err == nil {
