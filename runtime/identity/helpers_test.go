@@ -3,6 +3,7 @@ package identity_test
 import (
 	"crypto"
 	"crypto/ecdsa"
+	"crypto/ed25519"
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/rsa"
@@ -64,6 +65,15 @@ func newRSAKey(t testing.TB, kid string) testKey {
 		t.Fatal(err)
 	}
 	return testKey{kid: kid, alg: jose.RS256, priv: k}
+}
+
+func newEdKey(t testing.TB, kid string) testKey {
+	t.Helper()
+	_, k, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return testKey{kid: kid, alg: jose.EdDSA, priv: k}
 }
 
 func (k testKey) public() jose.JSONWebKey {
