@@ -92,11 +92,18 @@ func (k testKey) signAs(t testing.TB, alg jose.SignatureAlgorithm, kid string, c
 	if kid != "" {
 		opts = opts.WithHeader("kid", kid)
 	}
-	s, err := jose.NewSigner(jose.SigningKey{Algorithm: alg, Key: k.priv}, opts)
+	payload, err := json.Marshal(claims)
 	if err != nil {
 		t.Fatal(err)
 	}
-	payload, err := json.Marshal(claims)
+	return k.signPayload(t, alg, opts, payload)
+}
+
+// signPayload signs payload as is, for claims JSON that json.Marshal would
+// never produce.
+func (k testKey) signPayload(t testing.TB, alg jose.SignatureAlgorithm, opts *jose.SignerOptions, payload []byte) string {
+	t.Helper()
+	s, err := jose.NewSigner(jose.SigningKey{Algorithm: alg, Key: k.priv}, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
