@@ -2,18 +2,15 @@ package identity
 
 import (
 	"bytes"
-	"crypto/ecdsa"
-	"crypto/ed25519"
-	"crypto/elliptic"
-	"crypto/rsa"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
-	"math"
-	"strings"
 	"time"
 
 	jose "github.com/go-jose/go-jose/v4"
+	josejson "github.com/go-jose/go-jose/v4/json"
+	"github.com/go-jose/go-jose/v4/jwt"
 )
 
 // Claims are the claims of a token. Values returned by Verifier.Verify are
@@ -61,120 +58,73 @@ func (c *Claims) LogValue() slog.Value {
 
 var _ slog.LogValuer = (*Claims)(nil)
 
-// maxNumericDate bounds NumericDate claims (year 9999) so conversion to
-// time.Time cannot overflow.
-const maxNumericDate = 253402300799
+// tokenClaims are the claims read before verification. They are decoded
+// with go-jose's JSON decoder, which matches member names case-sensitively
+// and refuses duplicate members, so "SUB" cannot stand in for "sub" and the
+// registered claims cannot disagree with Raw.
+type tokenClaims struct {
+	jwt.Claims
+	Email string `json:"email"`
+}
 
-// parseClaims decodes a claims object and its registered claims.
-func parseClaims(payload []byte) (*Claims, error) {
+// parse decodes a compact JWS whose alg is in algs, and its claims. It
+// verifies nothing. Library error texts are passed on truncated: they name
+// the part at fault and may quote a character or a member name of it, never
+// more.
+func parse(raw string, algs []jose.SignatureAlgorithm) (*jose.JSONWebSignature, *tokenClaims, error) {
+	jws, err := jose.ParseSignedCompact(raw, algs)
+	if err != nil {
+		var algErr *jose.ErrUnexpectedSignatureAlgorithm
+		if errors.As(err, &algErr) {
+			return nil, nil, fmt.Errorf("%w: %q", ErrAlgorithm, truncate(string(algErr.Got), 32))
+		}
+		return nil, nil, fmt.Errorf("%w: %s", ErrMalformed, truncate(err.Error(), 120))
+	}
+	// go-jose honours "crit": ["b64"] (RFC 7797 unencoded payloads), which
+	// no JWT uses; any critical extension is refused.
+	if _, ok := jws.Signatures[0].Header.ExtraHeaders["crit"]; ok {
+		return nil, nil, fmt.Errorf("%w: critical header extensions are not supported", ErrMalformed)
+	}
+	tc := new(tokenClaims)
+	if err := josejson.Unmarshal(jws.UnsafePayloadWithoutVerification(), tc); err != nil {
+		return nil, nil, fmt.Errorf("%w: claims: %s", ErrMalformed, truncate(err.Error(), 120))
+	}
+	return jws, tc, nil
+}
+
+// claims returns the public form of tc, with Raw decoded from payload.
+func (tc *tokenClaims) claims(payload []byte) (*Claims, error) {
 	dec := json.NewDecoder(bytes.NewReader(payload))
 	dec.UseNumber()
 	var raw map[string]any
 	if err := dec.Decode(&raw); err != nil || raw == nil {
 		return nil, fmt.Errorf("%w: claims are not a JSON object", ErrMalformed)
 	}
-	if dec.More() {
-		return nil, fmt.Errorf("%w: trailing data after claims", ErrMalformed)
-	}
-	c := &Claims{Raw: raw}
-	var err error
-	if c.Issuer, err = stringClaim(raw, "iss"); err != nil {
-		return nil, err
-	}
-	if c.Subject, err = stringClaim(raw, "sub"); err != nil {
-		return nil, err
-	}
-	if c.Email, err = stringClaim(raw, "email"); err != nil {
-		return nil, err
-	}
-	if c.ID, err = stringClaim(raw, "jti"); err != nil {
-		return nil, err
-	}
-	if c.Audience, err = audienceClaim(raw); err != nil {
-		return nil, err
-	}
-	if c.ExpiresAt, err = dateClaim(raw, "exp"); err != nil {
-		return nil, err
-	}
-	if c.IssuedAt, err = dateClaim(raw, "iat"); err != nil {
-		return nil, err
-	}
-	if c.NotBefore, err = dateClaim(raw, "nbf"); err != nil {
-		return nil, err
-	}
-	return c, nil
+	return &Claims{
+		Issuer:    tc.Issuer,
+		Subject:   tc.Subject,
+		Audience:  tc.Audience,
+		Email:     tc.Email,
+		ExpiresAt: utc(tc.Expiry),
+		IssuedAt:  utc(tc.IssuedAt),
+		NotBefore: utc(tc.NotBefore),
+		ID:        tc.ID,
+		Raw:       raw,
+	}, nil
 }
 
-func stringClaim(raw map[string]any, name string) (string, error) {
-	v, ok := raw[name]
-	if !ok || v == nil {
-		return "", nil
+func utc(d *jwt.NumericDate) time.Time {
+	if d == nil {
+		return time.Time{}
 	}
-	s, ok := v.(string)
-	if !ok {
-		return "", fmt.Errorf("%w: claim %s is not a string", ErrMalformed, name)
-	}
-	return s, nil
+	return d.Time().UTC()
 }
 
-func audienceClaim(raw map[string]any) ([]string, error) {
-	switch v := raw["aud"].(type) {
-	case nil:
-		return nil, nil
-	case string:
-		return []string{v}, nil
-	case []any:
-		out := make([]string, 0, len(v))
-		for _, e := range v {
-			s, ok := e.(string)
-			if !ok {
-				return nil, fmt.Errorf("%w: claim aud has a non-string element", ErrMalformed)
-			}
-			out = append(out, s)
-		}
-		return out, nil
-	default:
-		return nil, fmt.Errorf("%w: claim aud is neither a string nor an array", ErrMalformed)
-	}
-}
-
-func dateClaim(raw map[string]any, name string) (time.Time, error) {
-	v, ok := raw[name]
-	if !ok || v == nil {
-		return time.Time{}, nil
-	}
-	n, ok := v.(json.Number)
-	if !ok {
-		return time.Time{}, fmt.Errorf("%w: claim %s is not a number", ErrMalformed, name)
-	}
-	f, err := n.Float64()
-	if err != nil || math.IsNaN(f) || f < 0 || f > maxNumericDate {
-		return time.Time{}, fmt.Errorf("%w: claim %s is out of range", ErrMalformed, name)
-	}
-	sec, frac := math.Modf(f)
-	return time.Unix(int64(sec), int64(frac*1e9)).UTC(), nil
-}
-
-// keyFitsAlg reports whether key k can verify signatures made with alg.
-func keyFitsAlg(k *jose.JSONWebKey, alg string) bool {
-	switch pk := k.Key.(type) {
-	case *rsa.PublicKey:
-		return strings.HasPrefix(alg, "RS") || strings.HasPrefix(alg, "PS")
-	case *ecdsa.PublicKey:
-		switch alg {
-		case "ES256":
-			return pk.Curve == elliptic.P256()
-		case "ES384":
-			return pk.Curve == elliptic.P384()
-		case "ES512":
-			return pk.Curve == elliptic.P521()
-		}
-		return false
-	case ed25519.PublicKey:
-		return alg == "EdDSA"
-	default:
-		return false
-	}
+// inspectAlgorithms lets ParseUnverified show any token, including the
+// ones Verify always refuses.
+var inspectAlgorithms = []jose.SignatureAlgorithm{
+	"none", jose.HS256, jose.HS384, jose.HS512, jose.RS256, jose.RS384, jose.RS512,
+	jose.PS256, jose.PS384, jose.PS512, jose.ES256, jose.ES384, jose.ES512, jose.EdDSA,
 }
 
 // ParseUnverified decodes a token's header fields and claims without
@@ -184,13 +134,13 @@ func ParseUnverified(rawToken string) (alg, kid string, c *Claims, err error) {
 	if len(rawToken) > MaxTokenSize {
 		return "", "", nil, fmt.Errorf("%w: %d bytes, limit %d", ErrTooLarge, len(rawToken), MaxTokenSize)
 	}
-	h, payload, err := splitToken(rawToken)
+	jws, tc, err := parse(rawToken, inspectAlgorithms)
 	if err != nil {
 		return "", "", nil, err
 	}
-	c, err = parseClaims(payload)
-	if err != nil {
+	if c, err = tc.claims(jws.UnsafePayloadWithoutVerification()); err != nil {
 		return "", "", nil, err
 	}
-	return h.Alg, h.Kid, c, nil
+	h := jws.Signatures[0].Header
+	return h.Algorithm, h.KeyID, c, nil
 }

@@ -28,8 +28,6 @@ const (
 	// maxDiscoveryBytes and maxJWKSBytes bound documents read from issuers.
 	maxDiscoveryBytes = 64 << 10
 	maxJWKSBytes      = 512 << 10
-	// maxKeys bounds the number of keys kept from one key set.
-	maxKeys = 100
 	// discoveryPath is appended to the issuer to find its discovery document.
 	discoveryPath = "/.well-known/openid-configuration"
 )

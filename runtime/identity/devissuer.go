@@ -1,6 +1,7 @@
 package identity
 
 import (
+	"cmp"
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/ed25519"
@@ -24,6 +25,7 @@ import (
 	"time"
 
 	jose "github.com/go-jose/go-jose/v4"
+	"github.com/go-jose/go-jose/v4/jwt"
 
 	"github.com/gatehouse/gatehouse/runtime/bundle"
 )
@@ -239,17 +241,22 @@ func (d *DevIssuer) IssueToken(req TokenRequest) (string, error) {
 	if req.TTL <= 0 || req.TTL > d.cfg.MaxTTL {
 		return "", fmt.Errorf("%w: ttl %s outside (0, %s]", ErrDevIssuer, req.TTL, d.cfg.MaxTTL)
 	}
-	claims := make(map[string]any, len(req.Claims)+8)
+	extra := make(map[string]any, len(req.Claims)+2)
 	for k, v := range req.Claims {
 		if reservedClaims[k] {
 			return "", fmt.Errorf("%w: claim %q cannot be set as an extra claim", ErrDevIssuer, k)
 		}
-		claims[k] = v
+		extra[k] = v
 	}
-	iss := req.Issuer
-	if iss == "" {
-		iss = d.cfg.Issuer
+	if req.Email != "" {
+		if _, ok := extra["email"]; !ok {
+			extra["email"] = req.Email
+		}
+		if _, ok := extra["email_verified"]; !ok {
+			extra["email_verified"] = true
+		}
 	}
+	iss := cmp.Or(req.Issuer, d.cfg.Issuer)
 	aud := req.Audience
 	if len(aud) == 0 {
 		aud = []string{d.cfg.Audience}
@@ -258,33 +265,13 @@ func (d *DevIssuer) IssueToken(req TokenRequest) (string, error) {
 	if _, err := rand.Read(jti); err != nil {
 		return "", fmt.Errorf("%w: token id: %w", ErrDevIssuer, err)
 	}
-	now := d.cfg.Clock().UTC().Truncate(time.Second)
-	claims["iss"] = iss
-	claims["sub"] = req.Subject
-	claims["aud"] = aud
-	claims["iat"] = now.Unix()
-	claims["nbf"] = now.Unix()
-	claims["exp"] = now.Add(req.TTL).Unix()
-	claims["jti"] = base64.RawURLEncoding.EncodeToString(jti)
-	if req.Email != "" {
-		if _, ok := claims["email"]; !ok {
-			claims["email"] = req.Email
-		}
-		if _, ok := claims["email_verified"]; !ok {
-			claims["email_verified"] = true
-		}
-	}
-	payload, err := json.Marshal(claims)
-	if err != nil {
-		return "", fmt.Errorf("%w: encode claims: %w", ErrDevIssuer, err)
-	}
-	sig, err := d.signer.Sign(payload)
+	now := d.cfg.Clock()
+	tok, err := jwt.Signed(d.signer).Claims(extra).Claims(jwt.Claims{
+		Issuer: iss, Subject: req.Subject, Audience: aud, ID: base64.RawURLEncoding.EncodeToString(jti),
+		IssuedAt: jwt.NewNumericDate(now), NotBefore: jwt.NewNumericDate(now), Expiry: jwt.NewNumericDate(now.Add(req.TTL)),
+	}).Serialize()
 	if err != nil {
 		return "", fmt.Errorf("%w: sign: %w", ErrDevIssuer, err)
-	}
-	tok, err := sig.CompactSerialize()
-	if err != nil {
-		return "", fmt.Errorf("%w: serialize: %w", ErrDevIssuer, err)
 	}
 	d.log.Info("Development token issued.", "sub", req.Subject, "iss", iss, "ttl", req.TTL.String())
 	return tok, nil

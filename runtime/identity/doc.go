@@ -7,12 +7,17 @@
 //     signature algorithms (never "none", never HMAC), the signature against
 //     the issuer's JSON Web Key Set, the issuer, the audience and the
 //     validity window (exp required; nbf and iat not in the future), all with
-//     a bounded token size and an injected clock. Key sets come from OpenID
-//     discovery, a JWKS URL, a static JWKS file (air-gapped setups) or
-//     in-process bytes (the development issuer). They are cached; a token
-//     signed with an unknown key id triggers at most one refresh per
-//     KeyRefreshInterval, so a flood of forged key ids cannot make the
-//     gateway hammer the identity provider.
+//     a bounded token size and an injected clock. go-jose does the JOSE
+//     work: parsing against the allow-list, the signature, decoding the
+//     claims (member names case-sensitive, duplicates refused) and checking
+//     iss, aud, nbf and iat. This package picks the issuer, requires exp and
+//     sub and checks exp itself (see docs/architecture.md for why). Key sets
+//     come from OpenID discovery, a JWKS URL, a static JWKS file (air-gapped
+//     setups) or in-process bytes (the development issuer). They are cached
+//     by this package, with bounded reads; a token signed with an unknown
+//     key id triggers at most one refresh per KeyRefreshInterval, so a flood
+//     of forged key ids cannot make the gateway hammer the identity
+//     provider.
 //   - Resolve maps verified Claims to exactly one bundle.Identity of the
 //     active policy. Zero matches is ErrUnknownIdentity; several matches is
 //     ErrAmbiguousIdentity: the policy is ambiguous and Gatehouse refuses

@@ -3,6 +3,7 @@ package identity_test
 import (
 	"crypto"
 	"crypto/ecdsa"
+	"crypto/ed25519"
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/rsa"
@@ -66,6 +67,15 @@ func newRSAKey(t testing.TB, kid string) testKey {
 	return testKey{kid: kid, alg: jose.RS256, priv: k}
 }
 
+func newEdKey(t testing.TB, kid string) testKey {
+	t.Helper()
+	_, k, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return testKey{kid: kid, alg: jose.EdDSA, priv: k}
+}
+
 func (k testKey) public() jose.JSONWebKey {
 	return jose.JSONWebKey{Key: k.priv.Public(), KeyID: k.kid, Algorithm: string(k.alg), Use: "sig"}
 }
@@ -82,11 +92,18 @@ func (k testKey) signAs(t testing.TB, alg jose.SignatureAlgorithm, kid string, c
 	if kid != "" {
 		opts = opts.WithHeader("kid", kid)
 	}
-	s, err := jose.NewSigner(jose.SigningKey{Algorithm: alg, Key: k.priv}, opts)
+	payload, err := json.Marshal(claims)
 	if err != nil {
 		t.Fatal(err)
 	}
-	payload, err := json.Marshal(claims)
+	return k.signPayload(t, alg, opts, payload)
+}
+
+// signPayload signs payload as is, for claims JSON that json.Marshal would
+// never produce.
+func (k testKey) signPayload(t testing.TB, alg jose.SignatureAlgorithm, opts *jose.SignerOptions, payload []byte) string {
+	t.Helper()
+	s, err := jose.NewSigner(jose.SigningKey{Algorithm: alg, Key: k.priv}, opts)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -3,7 +3,6 @@ package identity
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -13,18 +12,21 @@ import (
 	"time"
 
 	jose "github.com/go-jose/go-jose/v4"
+	"golang.org/x/sync/singleflight"
 )
 
-// keySource fetches the current key set of one issuer. It returns the raw
-// JWKS document; parsing is shared.
-type keySource interface {
-	fetch(ctx context.Context) ([]byte, error)
-	describe() string
+// keySource fetches the raw JWKS document of one issuer.
+type keySource struct {
+	describe string
+	fetch    func(ctx context.Context) ([]byte, error)
 }
 
-// keySet caches the keys of one issuer. Fetches are serialised and
-// rate-limited: at most one fetch per refreshInterval, counted from the
-// previous attempt whether it succeeded or not.
+// keySet caches the keys of one issuer. It exists because go-oidc's
+// RemoteKeySet has no expiry (a key the issuer withdrew stays trusted), no
+// rate limit (every token that fails verification triggers a fetch), no
+// injected clock and no typed errors. Fetches are shared by concurrent
+// callers and rate-limited: at most one per refreshInterval, counted from
+// the previous attempt whether it succeeded or not.
 type keySet struct {
 	issuer          string
 	src             keySource
@@ -33,243 +35,186 @@ type keySet struct {
 	ttl             time.Duration
 	fetchTimeout    time.Duration
 	log             *slog.Logger
-
-	fetchMu sync.Mutex // held for the duration of one fetch
+	flight          singleflight.Group
 
 	mu          sync.Mutex // guards the fields below
-	keys        []jose.JSONWebKey
-	loaded      bool
+	keys        *jose.JSONWebKeySet
 	fetchedAt   time.Time // last successful fetch
-	lastAttempt time.Time // last fetch attempt
-	lastErr     error     // error of the last attempt, nil on success
-	generation  uint64    // incremented by every attempt
-	fetches     uint64    // attempts, for tests and metrics
-}
-
-type keySnapshot struct {
-	keys        []jose.JSONWebKey
-	loaded      bool
-	fetchedAt   time.Time
 	lastAttempt time.Time
-	lastErr     error
-	generation  uint64
-}
-
-func (s *keySet) snapshot() keySnapshot {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return keySnapshot{s.keys, s.loaded, s.fetchedAt, s.lastAttempt, s.lastErr, s.generation}
-}
-
-// mayFetch reports whether the rate limit allows a fetch now.
-func (s *keySet) mayFetch(snap keySnapshot, now time.Time) bool {
-	return snap.lastAttempt.IsZero() || !now.Before(snap.lastAttempt.Add(s.refreshInterval))
+	lastErr     error // error of the last attempt, nil on success
 }
 
 // lookup returns the keys usable for a token with key id kid (all keys when
 // kid is empty). It loads the set on first use, refreshes it after its TTL,
 // and refreshes it once when kid is unknown, all subject to the rate limit.
+// A failed refresh keeps the previous keys.
 func (s *keySet) lookup(ctx context.Context, kid string) ([]jose.JSONWebKey, error) {
-	now := s.clock()
-	snap := s.snapshot()
-	stale := !snap.loaded || !now.Before(snap.fetchedAt.Add(s.ttl))
-	if stale && s.mayFetch(snap, now) {
-		snap = s.refresh(ctx, snap.generation)
+	keys, fetchedAt, err := s.current()
+	if keys == nil || !s.clock().Before(fetchedAt.Add(s.ttl)) {
+		keys, _, err = s.refresh(ctx)
 	}
-	if !snap.loaded {
-		if snap.lastErr != nil {
-			return nil, snap.lastErr
-		}
-		return nil, fmt.Errorf("%w: issuer %q: key set not loaded", ErrKeySet, s.issuer)
+	if keys == nil {
+		return nil, err
 	}
-	if found := filterKeys(snap.keys, kid); len(found) > 0 || kid == "" {
+	if kid == "" {
+		return keys.Keys, nil
+	}
+	if found := keys.Key(kid); len(found) > 0 {
 		return found, nil
 	}
 	// Unknown key id: the issuer may have rotated its keys.
-	if s.mayFetch(snap, s.clock()) {
-		snap = s.refresh(ctx, snap.generation)
-		if found := filterKeys(snap.keys, kid); len(found) > 0 {
+	if keys, _, _ = s.refresh(ctx); keys != nil {
+		if found := keys.Key(kid); len(found) > 0 {
 			return found, nil
 		}
 	}
 	return nil, fmt.Errorf("%w: issuer %q has no key %q", ErrUnknownKey, s.issuer, truncate(kid, 64))
 }
 
-// refresh fetches the key set unless another caller completed a fetch after
-// the snapshot with generation seen was taken; it returns the new snapshot.
-// A failed fetch keeps the previous keys.
-func (s *keySet) refresh(ctx context.Context, seen uint64) keySnapshot {
-	s.fetchMu.Lock()
-	defer s.fetchMu.Unlock()
-	if snap := s.snapshot(); snap.generation != seen {
-		return snap // someone else fetched while we waited
-	}
-	// The fetch is detached from the caller's cancellation: a client that
-	// disconnects mid-fetch must not turn into a recorded failure that
-	// blocks every other caller for a refresh interval. It stays bounded by
-	// fetchTimeout.
-	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.fetchTimeout)
-	keys, err := s.load(fctx)
-	cancel()
-	now := s.clock()
+func (s *keySet) current() (*jose.JSONWebKeySet, time.Time, error) {
 	s.mu.Lock()
-	s.generation++
-	s.fetches++
-	s.lastAttempt = now
-	s.lastErr = err
-	if err == nil {
-		s.keys = keys
-		s.loaded = true
-		s.fetchedAt = now
+	defer s.mu.Unlock()
+	if s.keys == nil && s.lastErr == nil {
+		return nil, time.Time{}, fmt.Errorf("%w: issuer %q: key set not loaded", ErrKeySet, s.issuer)
 	}
-	s.mu.Unlock()
-	if err != nil {
-		s.log.WarnContext(ctx, "Key set fetch failed.", "issuer", s.issuer, "source", s.src.describe(), "error", err)
-	} else {
-		s.log.InfoContext(ctx, "Key set loaded.", "issuer", s.issuer, "source", s.src.describe(), "keys", len(keys))
-	}
-	return s.snapshot()
+	return s.keys, s.fetchedAt, s.lastErr
 }
 
-func (s *keySet) load(ctx context.Context) ([]jose.JSONWebKey, error) {
+// refresh fetches the key set unless the rate limit forbids it, and returns
+// the current state. Concurrent callers share one fetch, which is detached
+// from the caller's cancellation (a client that disconnects mid-fetch must
+// not become a recorded failure that blocks every other caller for a
+// refresh interval) and bounded by fetchTimeout.
+func (s *keySet) refresh(ctx context.Context) (*jose.JSONWebKeySet, time.Time, error) {
+	_, _, _ = s.flight.Do("", func() (any, error) {
+		s.mu.Lock()
+		last := s.lastAttempt
+		s.mu.Unlock()
+		if !last.IsZero() && s.clock().Before(last.Add(s.refreshInterval)) {
+			return nil, nil
+		}
+		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.fetchTimeout)
+		keys, err := s.load(fctx)
+		cancel()
+		now := s.clock()
+		s.mu.Lock()
+		s.lastAttempt, s.lastErr = now, err
+		if err == nil {
+			s.keys, s.fetchedAt = keys, now
+		}
+		s.mu.Unlock()
+		if err != nil {
+			s.log.WarnContext(ctx, "Key set fetch failed.", "issuer", s.issuer, "source", s.src.describe, "error", err)
+		} else {
+			s.log.InfoContext(ctx, "Key set loaded.", "issuer", s.issuer, "source", s.src.describe, "keys", len(keys.Keys))
+		}
+		return nil, nil
+	})
+	return s.current()
+}
+
+func (s *keySet) load(ctx context.Context) (*jose.JSONWebKeySet, error) {
 	data, err := s.src.fetch(ctx)
 	if err != nil {
 		return nil, err
 	}
-	keys, skipped, err := parseJWKS(data)
+	keys, err := parseJWKS(data, func(i int, reason string) {
+		s.log.DebugContext(ctx, "Key set entry skipped.", "issuer", s.issuer, "index", i, "reason", reason)
+	})
 	if err != nil {
 		return nil, fmt.Errorf("%w: issuer %q: %w", ErrKeySet, s.issuer, err)
-	}
-	for _, reason := range skipped {
-		s.log.DebugContext(ctx, "Key set entry skipped.", "issuer", s.issuer, "reason", reason)
 	}
 	return keys, nil
 }
 
-func filterKeys(keys []jose.JSONWebKey, kid string) []jose.JSONWebKey {
-	if kid == "" {
-		return keys
-	}
-	var out []jose.JSONWebKey
-	for _, k := range keys {
-		if k.KeyID == kid {
-			out = append(out, k)
-		}
-	}
-	return out
-}
-
-// parseJWKS parses a JWKS document. Entries that are not usable public
-// signature keys (private or symmetric keys, encryption keys, unsupported
-// key types) are skipped and reported; the document itself must be valid.
-func parseJWKS(data []byte) ([]jose.JSONWebKey, []string, error) {
+// parseJWKS decodes a JWKS document, keeping only public signature keys.
+// go-jose's JSONWebKeySet decoder fails the whole set on one key type it
+// does not know (RFC 7517 section 5 says to ignore such keys; go-oidc's
+// tolerant decoder is unexported), so the keys are decoded one by one.
+// Private, symmetric and encryption keys are skipped too: they never verify
+// a token.
+func parseJWKS(data []byte, skip func(i int, reason string)) (*jose.JSONWebKeySet, error) {
 	var doc struct {
 		Keys []json.RawMessage `json:"keys"`
 	}
 	if err := json.Unmarshal(data, &doc); err != nil {
-		return nil, nil, fmt.Errorf("parse jwks: %w", err)
+		return nil, fmt.Errorf("parse jwks: %w", err)
 	}
 	if doc.Keys == nil {
-		return nil, nil, errors.New("parse jwks: no \"keys\" member")
+		return nil, fmt.Errorf("parse jwks: no \"keys\" member")
 	}
-	var keys []jose.JSONWebKey
-	var skipped []string
+	set := &jose.JSONWebKeySet{}
 	for i, raw := range doc.Keys {
 		var k jose.JSONWebKey
-		if err := k.UnmarshalJSON(raw); err != nil {
-			skipped = append(skipped, fmt.Sprintf("key %d: %v", i, err))
-			continue
-		}
-		switch {
-		case !k.IsPublic():
-			skipped = append(skipped, fmt.Sprintf("key %d (%q): not a public key", i, k.KeyID))
-			continue
+		switch err := k.UnmarshalJSON(raw); {
+		case err != nil:
+			skip(i, err.Error())
+		case !k.IsPublic() || !k.Valid():
+			skip(i, "not a valid public key")
 		case k.Use != "" && k.Use != "sig":
-			skipped = append(skipped, fmt.Sprintf("key %d (%q): use %q", i, k.KeyID, k.Use))
-			continue
-		case !k.Valid():
-			skipped = append(skipped, fmt.Sprintf("key %d (%q): invalid", i, k.KeyID))
-			continue
+			skip(i, "use "+k.Use)
+		default:
+			set.Keys = append(set.Keys, k)
 		}
-		if len(keys) == maxKeys {
-			skipped = append(skipped, fmt.Sprintf("keys beyond %d ignored", maxKeys))
-			break
+	}
+	return set, nil
+}
+
+func bytesSource(data []byte) keySource {
+	return keySource{describe: "in-process", fetch: func(context.Context) ([]byte, error) { return data, nil }}
+}
+
+func fileSource(path string) keySource {
+	return keySource{describe: "file:" + path, fetch: func(context.Context) ([]byte, error) {
+		f, err := os.Open(path)
+		if err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrKeySet, err)
 		}
-		keys = append(keys, k)
-	}
-	return keys, skipped, nil
+		defer f.Close()
+		data, err := readBounded(f, maxJWKSBytes)
+		if err != nil {
+			return nil, fmt.Errorf("%w: read %s: %w", ErrKeySet, path, err)
+		}
+		return data, nil
+	}}
 }
 
-// bytesSource serves an in-process key set.
-type bytesSource struct{ data []byte }
-
-func (b bytesSource) fetch(context.Context) ([]byte, error) { return b.data, nil }
-func (b bytesSource) describe() string                      { return "in-process" }
-
-// fileSource reads a static JWKS file.
-type fileSource struct{ path string }
-
-func (f fileSource) describe() string { return "file:" + f.path }
-
-func (f fileSource) fetch(context.Context) ([]byte, error) {
-	fh, err := os.Open(f.path)
-	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrKeySet, err)
-	}
-	defer fh.Close()
-	data, err := readBounded(fh, maxJWKSBytes)
-	if err != nil {
-		return nil, fmt.Errorf("%w: read %s: %w", ErrKeySet, f.path, err)
-	}
-	return data, nil
+func urlSource(client *http.Client, url string) keySource {
+	return keySource{describe: url, fetch: func(ctx context.Context) ([]byte, error) {
+		return httpGet(ctx, client, url, maxJWKSBytes)
+	}}
 }
 
-// urlSource fetches a JWKS URL.
-type urlSource struct {
-	url    string
-	client *http.Client
-}
-
-func (u urlSource) describe() string { return u.url }
-
-func (u urlSource) fetch(ctx context.Context) ([]byte, error) {
-	return httpGet(ctx, u.client, u.url, maxJWKSBytes)
-}
-
-// discoverySource fetches the discovery document, checks its issuer and
-// then fetches the key set it names. The discovery document is re-read on
-// every (rate-limited) refresh so a moved jwks_uri is followed.
-type discoverySource struct {
-	issuer string
-	url    string
-	client *http.Client
-	allow  bool // plain http allowed on non-loopback hosts
-}
-
-func (d discoverySource) describe() string { return d.url }
-
-func (d discoverySource) fetch(ctx context.Context) ([]byte, error) {
-	data, err := httpGet(ctx, d.client, d.url, maxDiscoveryBytes)
-	if err != nil {
-		return nil, err
-	}
-	var doc struct {
-		Issuer  string `json:"issuer"`
-		JWKSURI string `json:"jwks_uri"`
-	}
-	if err := json.Unmarshal(data, &doc); err != nil {
-		return nil, fmt.Errorf("%w: parse discovery document %s: %w", ErrKeySet, d.url, err)
-	}
-	if doc.Issuer != d.issuer {
-		return nil, fmt.Errorf("%w: discovery document %s names issuer %q, want %q", ErrIssuer, d.url, truncate(doc.Issuer, 200), d.issuer)
-	}
-	if doc.JWKSURI == "" {
-		return nil, fmt.Errorf("%w: discovery document %s has no jwks_uri", ErrKeySet, d.url)
-	}
-	if err := checkFetchURL(doc.JWKSURI, d.allow); err != nil {
-		return nil, fmt.Errorf("%w: discovery document %s: jwks_uri: %w", ErrKeySet, d.url, err)
-	}
-	return httpGet(ctx, d.client, doc.JWKSURI, maxJWKSBytes)
+// discoverySource reads the discovery document, checks its issuer and then
+// fetches the key set it names. The document is re-read on every
+// (rate-limited) refresh so a moved jwks_uri is followed. go-oidc's
+// NewProvider is not used: it reads the document without a size bound, only
+// from issuer + "/.well-known/openid-configuration", and reports HTTP
+// failures as untyped errors carrying the response body.
+func discoverySource(client *http.Client, issuer, url string, allowHTTP bool) keySource {
+	return keySource{describe: url, fetch: func(ctx context.Context) ([]byte, error) {
+		data, err := httpGet(ctx, client, url, maxDiscoveryBytes)
+		if err != nil {
+			return nil, err
+		}
+		var doc struct {
+			Issuer  string `json:"issuer"`
+			JWKSURI string `json:"jwks_uri"`
+		}
+		if err := json.Unmarshal(data, &doc); err != nil {
+			return nil, fmt.Errorf("%w: parse discovery document %s: %w", ErrKeySet, url, err)
+		}
+		if doc.Issuer != issuer {
+			return nil, fmt.Errorf("%w: discovery document %s names issuer %q, want %q", ErrIssuer, url, truncate(doc.Issuer, 200), issuer)
+		}
+		if doc.JWKSURI == "" {
+			return nil, fmt.Errorf("%w: discovery document %s has no jwks_uri", ErrKeySet, url)
+		}
+		if err := checkFetchURL(doc.JWKSURI, allowHTTP); err != nil {
+			return nil, fmt.Errorf("%w: discovery document %s: jwks_uri: %w", ErrKeySet, url, err)
+		}
+		return httpGet(ctx, client, doc.JWKSURI, maxJWKSBytes)
+	}}
 }
 
 // HTTPError reports an unexpected HTTP status from an issuer endpoint. It

@@ -119,6 +119,14 @@ func TestVerifyAttacks(t *testing.T) {
 		{"malformed: payload JSON array", replacePart(validEC, 1, b64("[1,2]")), identity.ErrMalformed},
 		{"malformed: crit header", unsignedToken(`{"alg":"ES256","crit":["b64"],"b64":false}`, good) + "c2ln", identity.ErrMalformed},
 		{"oversized", strings.Repeat("a", identity.MaxTokenSize+1), identity.ErrTooLarge},
+		// Claims JSON that decoders disagree on, signed by the real key: a
+		// duplicate member or a differently cased name must not let a
+		// second value stand in for the one the issuer meant.
+		{"duplicate sub member", ecKey.signPayload(t, jose.ES256, kidOpts(ecKey.kid), []byte(strings.TrimSuffix(string(mustJSON(good)), "}")+`,"sub":"admin"}`)), identity.ErrMalformed},
+		{"SUB does not stand in for sub", ecKey.sign(t, with(good, "sub", nil, "SUB", "app-123")), identity.ErrMalformed},
+		// The header embeds the attacker's own key (CVE-2018-0114 style): it
+		// is never used; only the issuer's key set is.
+		{"embedded jwk header", impostor.signPayload(t, jose.ES256, (&jose.SignerOptions{EmbedJWK: true}).WithType("JWT"), mustJSON(good)), identity.ErrSignature},
 		{"oversized but well-formed", ecKey.sign(t, with(good, "pad", strings.Repeat("x", identity.MaxTokenSize))), identity.ErrTooLarge},
 	}
 	for _, tc := range cases {
@@ -146,6 +154,10 @@ func TestVerifyAttacks(t *testing.T) {
 			}
 		})
 	}
+}
+
+func kidOpts(kid string) *jose.SignerOptions {
+	return (&jose.SignerOptions{}).WithType("JWT").WithHeader("kid", kid)
 }
 
 func mustJSON(v any) []byte {
