@@ -2,6 +2,8 @@ package demo
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -99,10 +101,12 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	}
 	defer cluster.Stop()
 	say("    listening on %s (SCRAM authentication; the gateway alone holds the password)", cluster.Address())
-	if err := loadSample(ctx, cluster); err != nil {
+	appPassword, err := loadSample(ctx, cluster)
+	if err != nil {
 		return nil, err
 	}
 	say("    loaded sample data: 5 customers with e-mail, SSN and card numbers; 40 orders")
+	say("    the gateway logs in as %s, which owns the orders database and is not a superuser", AppRole)
 
 	say("==> Compiling and signing %s with a throwaway key", o.PolicyDir)
 	if err := os.MkdirAll(o.StateDir, 0o700); err != nil {
@@ -115,7 +119,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	say("    bundle %s: revision %s, serial %d, %d rules, signed with %s",
 		bundlePath, short(b.Manifest.Revision), b.Manifest.Serial, len(b.Policy.Rules), pubPath)
 
-	os.Setenv(credentialEnv, cluster.Password)
+	os.Setenv(credentialEnv, appPassword)
 	cfg := server.Defaults()
 	cfg.StateDir = o.StateDir
 	cfg.Bundle.Source = bundlePath
@@ -125,7 +129,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	cfg.Admin.Listen = o.AdminListen
 	cfg.Recording.Store = "sqlite:" + filepath.Join(o.StateDir, "gatehouse.db")
 	cfg.Resources = map[string]server.ResourceConfig{
-		"orders-db": {Address: cluster.Address(), Database: "orders", User: cluster.User, Credential: "env:" + credentialEnv},
+		"orders-db": {Address: cluster.Address(), Database: "orders", User: AppRole, Credential: "env:" + credentialEnv},
 	}
 	cfg.ShutdownGrace = 2 * time.Second
 
@@ -147,7 +151,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	}
 	say("    PostgreSQL listener %s, admin API http://%s", srv.PostgresAddr(), srv.AdminAddr())
 
-	res := &Result{BackendPassword: cluster.Password, StateDir: o.StateDir}
+	res := &Result{BackendPassword: appPassword, StateDir: o.StateDir}
 	started := o.Clock().Add(-time.Second)
 	say("==> Running a scripted agent session")
 	res.Steps, err = runScript(ctx, srv, out, o.Clock())
@@ -192,25 +196,46 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	return res, nil
 }
 
-func loadSample(ctx context.Context, c *Cluster) error {
+// AppRole is the role the demo's gateway logs in as: it owns the orders
+// database and holds no other privilege (not a superuser), so the backend's
+// own limits stay the outer bound of anything the policy allows.
+const AppRole = "gatehouse_orders"
+
+// loadSample creates the application role and the orders database it
+// owns, and loads the sample data as that role. It returns the role's
+// password.
+func loadSample(ctx context.Context, c *Cluster) (string, error) {
+	pw := make([]byte, 18)
+	if _, err := rand.Read(pw); err != nil {
+		return "", err
+	}
+	password := hex.EncodeToString(pw)
 	conn, err := pgx.Connect(ctx, c.DSN("postgres"))
 	if err != nil {
-		return fmt.Errorf("connect to the demo cluster: %w", errors.Unwrap(err))
+		return "", fmt.Errorf("connect to the demo cluster: %w", errors.Unwrap(err))
 	}
-	if _, err := conn.Exec(ctx, "CREATE DATABASE orders"); err != nil {
-		conn.Close(ctx)
-		return fmt.Errorf("create database: %w", err)
+	for _, q := range []string{
+		"CREATE ROLE " + AppRole + " LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS PASSWORD '" + password + "'",
+		"CREATE DATABASE orders OWNER " + AppRole,
+	} {
+		if _, err := conn.Exec(ctx, q); err != nil {
+			conn.Close(ctx)
+			return "", fmt.Errorf("create the application role and database: %w", err)
+		}
 	}
 	conn.Close(ctx)
 	conn, err = pgx.Connect(ctx, c.DSN("orders"))
 	if err != nil {
-		return fmt.Errorf("connect to the demo cluster: %w", errors.Unwrap(err))
+		return "", fmt.Errorf("connect to the demo cluster: %w", errors.Unwrap(err))
 	}
 	defer conn.Close(ctx)
-	if _, err := conn.Exec(ctx, SampleSQL); err != nil {
-		return fmt.Errorf("load sample data: %w", err)
+	// The role owns the schema it works in; nobody else may create there.
+	for _, q := range []string{"ALTER SCHEMA public OWNER TO " + AppRole, "REVOKE ALL ON SCHEMA public FROM PUBLIC", "SET ROLE " + AppRole, SampleSQL} {
+		if _, err := conn.Exec(ctx, q); err != nil {
+			return "", fmt.Errorf("load sample data: %w", err)
+		}
 	}
-	return nil
+	return password, nil
 }
 
 // buildAndSign compiles the policies and signs the bundle with a key made

@@ -71,6 +71,12 @@ func TestDemo(t *testing.T) {
 	if len(res.Steps[1].Rows) != 3 {
 		t.Errorf("masked select returned %d rows, want 3", len(res.Steps[1].Rows))
 	}
+	// The gateway logs in as the least-privileged application role.
+	for _, r := range res.Steps {
+		if r.SQL == "SHOW is_superuser" && (len(r.Rows) != 1 || r.Rows[0][0] != "off") {
+			t.Errorf("the gateway's backend role: is_superuser = %v, want off", r.Rows)
+		}
+	}
 	// The recording has every scripted command with its decision.
 	effects := map[string]int{}
 	for _, e := range res.Events {

@@ -37,6 +37,7 @@ var Script = []Step{
 	{"claude-coder", "SELECT pg_read_file('/etc/passwd')", "deny", "dangerous functions are denied (rule deny-dangerous-functions)"},
 	{"claude-coder", "SELECT 1; DROP TABLE customers", "deny", "a hidden DDL statement denies the whole message"},
 	{"ci-deployer", "UPDATE orders SET status = 'shipped' WHERE id = 3", "allow", "CI maintains order status (rule ci-writes-orders)"},
+	{"claude-coder", "SHOW is_superuser", "allow", "the gateway's own database role is no superuser: the database's privileges stay the outer limit of every grant"},
 }
 
 // approvalStep is the step that shows a human approval. The example policy
