@@ -250,11 +250,13 @@ func (g diffGen) step() diffStep {
 // diffSession is one client connection through the proxy, with the
 // proxy's side of it.
 type diffSession struct {
-	pc      *pgconn.PgConn
-	fe      *pgproto3.Frontend
-	c       *conn
-	status  byte
-	trace   []string
+	pc     *pgconn.PgConn
+	fe     *pgproto3.Frontend
+	c      *conn
+	status byte
+	trace  []string
+	// errs are the messages of the errors in trace.
+	errs    []string
 	timeout time.Duration
 }
 
@@ -285,6 +287,7 @@ func (s *diffSession) next() (pgproto3.BackendMessage, error) {
 			continue
 		case *pgproto3.ErrorResponse:
 			s.trace = append(s.trace, "E("+m.Code+")")
+			s.errs = append(s.errs, m.Message)
 		case *pgproto3.ReadyForQuery:
 			s.trace = append(s.trace, "Z"+string(m.TxStatus))
 		default:
@@ -321,6 +324,7 @@ func (s *diffSession) backendFatal(err error) bool {
 
 func (s *diffSession) exchange(msgs []pgproto3.FrontendMessage) error {
 	s.trace = s.trace[:0]
+	s.errs = s.errs[:0]
 	nc := s.pc.Conn()
 	if err := nc.SetDeadline(time.Now().Add(s.timeout)); err != nil {
 		return err
@@ -466,7 +470,9 @@ func (s *diffSession) check() (*divergence, error) {
 		if _, err := s.run([]pgproto3.FrontendMessage{&pgproto3.Describe{ObjectType: 'S'}, &pgproto3.Sync{}}); err != nil {
 			return nil, fmt.Errorf("describe the unnamed statement: %w", err)
 		}
-		if slices.Contains(s.trace, "E(26000)") {
+		// 26000 is also the answer when the statement exists but is an
+		// EXECUTE whose target is gone; only the message tells them apart.
+		if slices.Contains(s.errs, "unnamed prepared statement does not exist") {
 			kinds = append(kinds, "gateway-only unnamed statement")
 			texts = append(texts, "the gateway believes the unnamed statement exists; the backend has none")
 		}
@@ -751,6 +757,12 @@ func TestStateDivergences(t *testing.T) {
 			dx(bind("c1", "s2"), bind("C1", long("s", 1)), &pgproto3.Query{String: "BEGIN"}, execute(long("c", 2)), &pgproto3.Describe{ObjectType: 'S', Name: "s1"}),
 			dx(parse("", "SELECT 1/0"), &pgproto3.Close{ObjectType: 'P', Name: ""}, &pgproto3.Query{String: "DISCARD ALL"},
 				&pgproto3.Query{String: `DISCARD ALL; DECLARE "c2" SCROLL CURSOR WITH HOLD FOR SELECT no_such_column`}, execute("c2")), dcheck}},
+		// Parse of an EXECUTE names a prepared statement that is closed in
+		// the same batch: the unnamed statement still exists, but describing
+		// it fails with the same code as a missing one.
+		{"unnamed Parse of EXECUTE, then Close of its target", []diffStep{
+			dx(parse(long("s", 1), "SELECT 1/0")),
+			dx(parse("", "EXECUTE "+long("s", 1)), &pgproto3.Close{ObjectType: 'S', Name: long("s", 1)}), dcheck}},
 		// EXECUTE runs a prepared utility statement with its effect on the
 		// session.
 		{"EXECUTE of a prepared DEALLOCATE", []diffStep{
