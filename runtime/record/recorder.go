@@ -236,6 +236,10 @@ type Recorder struct {
 	used     int    // slots held: reserved + queued + taken, not yet written
 	reserved int    // slots reserved, not yet recorded
 	waiters  []*waiter
+	pushed   uint64 // items queued so far
+	released uint64 // of them, written or spooled
+	syncers  []*syncer
+	drained  bool // the final drain is over: Sync waits no more
 	wstate   writerState
 	wake     chan struct{} // capacity 1; a send when the writer waits for items
 	// testHook, when set (by tests only), is called under mu when a
@@ -468,6 +472,10 @@ func (r *Recorder) drain(ctx context.Context) error {
 	if r.spool != nil && r.spool.pending() {
 		r.tryReplay(ctx, true)
 	}
+	r.mu.Lock()
+	r.drained = true
+	r.wakeSyncersLocked(true)
+	r.mu.Unlock()
 	if lost > 0 {
 		r.m.failed.Add(float64(lost))
 		r.log.ErrorContext(ctx, "Recorder closed with records neither written nor spooled.", "records", lost, "error", r.lastError())
