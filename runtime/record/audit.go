@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 )
 
@@ -137,8 +138,12 @@ func (r *AuditReport) Err() error {
 }
 
 func (r *AuditReport) problem(sessionID string, seq int64, ref *CheckpointRef, err error) {
-	msg := err.Error()
+	// The sentinels' "record: " prefixes say nothing to a reader here.
+	msg := strings.ReplaceAll(err.Error(), "record: ", "")
+	var ce *ChainError
 	switch {
+	case errors.As(err, &ce):
+		msg = ce.Error()
 	case sessionID != "" && ref != nil:
 		msg = fmt.Sprintf("session %s (checkpoint %s/%d): %s", sessionID, ref.GatewayID, ref.Seq, msg)
 	case sessionID != "":
@@ -450,7 +455,7 @@ func auditSession(ctx context.Context, r AuditReader, s *Session, evs []Event, c
 	rep *AuditReport) (SessionAudit, error) {
 	sa := SessionAudit{Chain: VerifyChain(s, evs), Checkpointed: -1}
 	if !sa.Chain.OK {
-		rep.problem(s.ID, sa.Chain.Seq, nil, fmt.Errorf("%w: %s", ErrChainBroken, chainProblem(sa.Chain)))
+		rep.problem(s.ID, sa.Chain.Seq, nil, sa.Chain.Err())
 	}
 	entry, named := cov.entries[s.ID]
 
@@ -512,13 +517,6 @@ func auditSession(ctx context.Context, r AuditReader, s *Session, evs []Event, c
 			ErrNotCovered, entry.EndedAt.Format(time.RFC3339Nano)))
 	}
 	return sa, nil
-}
-
-func chainProblem(v VerifyResult) string {
-	if v.Seq == 0 {
-		return "header: " + v.Problem
-	}
-	return fmt.Sprintf("seq %d: %s", v.Seq, v.Problem)
 }
 
 // findSeq returns the event with the given seq (events are in seq order).

@@ -42,6 +42,8 @@ type Server struct {
 	poller    *fetch.Poller
 	store     record.Backend
 	recorder  *record.Recorder
+	// recordingKeys sign the recordings (recordkey.go).
+	recordingKeys *recordingKeys
 	approvals *approval.Service
 	dev       *identity.DevIssuer
 	verifier  *policyVerifier
@@ -144,12 +146,17 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger, opts ...Option) (
 		return nil, err
 	}
 	s.closers = append(s.closers, s.store.Close)
-	s.recorder, err = record.New(record.Config{
+	if s.recordingKeys, err = openRecordingKeys(cfg, logger); err != nil {
+		return nil, err
+	}
+	rcfg := record.Config{
 		Store: s.store, QueueSize: cfg.Recording.QueueSize, SessionQueue: cfg.Recording.SessionQueue, BatchSize: cfg.Recording.BatchSize,
 		FlushInterval: cfg.Recording.FlushInterval, FailOpen: !cfg.Recording.FailClosed,
 		SpoolDir: cfg.Recording.SpoolDir, Clock: record.NowFunc(s.clock),
 		Logger: logger.With("component", "record"), Registerer: s.registry,
-	})
+	}
+	s.recordingKeys.configure(&rcfg, cfg)
+	s.recorder, err = record.New(rcfg)
 	if err != nil {
 		return nil, err
 	}
@@ -481,7 +488,7 @@ func (s *Server) retention(ctx context.Context) error {
 	t := time.NewTicker(time.Hour)
 	defer t.Stop()
 	for {
-		n, err := s.store.DeleteBefore(ctx, s.clock().Add(-s.cfg.Recording.Retention))
+		n, err := s.deleteRecordingsBefore(ctx, s.clock().Add(-s.cfg.Recording.Retention))
 		if err != nil && ctx.Err() == nil {
 			s.log.Warn("Retention cleanup failed.", "error", err)
 		} else if n > 0 {
