@@ -42,8 +42,6 @@ type Server struct {
 	poller    *fetch.Poller
 	store     record.Backend
 	recorder  *record.Recorder
-	// recordingKeys sign the recordings (recordkey.go).
-	recordingKeys *recordingKeys
 	approvals *approval.Service
 	dev       *identity.DevIssuer
 	verifier  *policyVerifier
@@ -53,6 +51,8 @@ type Server struct {
 	// maskKey keys the "hash" masking style, so equal values hash equally
 	// across sessions (joins still work) but cannot be looked up without it.
 	maskKey []byte
+	// recordingKeys sign the recordings (recordkey.go).
+	recordingKeys *recordingKeys
 
 	// Listeners are opened in Listen (or by Run) so tests can bind port 0
 	// and read the address before serving.
