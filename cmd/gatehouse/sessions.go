@@ -384,6 +384,10 @@ func printAudit(out io.Writer, rep *record.AuditReport) {
 	checkpoints := 0
 	for _, c := range rep.Chains {
 		checkpoints += c.Checked
+		if c.Checked == 0 {
+			fmt.Fprintf(out, "checkpoints  %s  none in the period\n", c.GatewayID)
+			continue
+		}
 		fmt.Fprintf(out, "checkpoints  %s  %d..%d  %d checked, %d broken  last %s  %s\n", c.GatewayID, c.First, c.Last,
 			c.Checked, c.Broken, c.LastTime.Format(time.RFC3339), record.CheckpointRef{GatewayID: c.GatewayID, Seq: c.Last, Hash: c.LastHash})
 	}

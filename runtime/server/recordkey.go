@@ -249,6 +249,8 @@ func (s *Server) apiRecordingKeys(w http.ResponseWriter, _ *http.Request) {
 // records the cut-off, so that audits accept the deleted sessions as
 // retained, then the sessions are deleted.
 func (s *Server) deleteRecordingsBefore(ctx context.Context, before time.Time) (int64, error) {
+	// The signed cut-off has the stores' precision: delete by the same.
+	before = record.Timestamp(before)
 	if err := s.recorder.Retain(ctx, before); err != nil {
 		return 0, fmt.Errorf("record the retention cut-off: %w", err)
 	}
