@@ -2,7 +2,11 @@ package record
 
 import (
 	"bytes"
+	"context"
+	"crypto/ecdsa"
 	"crypto/ed25519"
+	"crypto/elliptic"
+	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -211,6 +215,30 @@ func TestKeyRing(t *testing.T) {
 	if err := nilRing.Verify(k1.KeyID(), msg, sig1); !errors.Is(err, ErrUntrustedKey) {
 		t.Fatalf("nil ring: %v", err)
 	}
+	// ECDSA P-256 gateway keys work the same way.
+	ek, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	k3, err := bundle.NewPrivateKey(ek)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ring, err = NewKeyRing(k1.Public(), k3.Public())
+	if err != nil {
+		t.Fatal(err)
+	}
+	seal := Seal{SessionID: "s", HeaderHash: "h", LastSeq: 1, LastHash: "x", EndedAt: time.Unix(1, 0)}
+	if err := SignSeal(&seal, k3); err != nil {
+		t.Fatal(err)
+	}
+	if err := ring.Verify(seal.KeyID, EncodeSeal(nil, &seal), seal.Signature); err != nil {
+		t.Fatalf("ECDSA seal: %v", err)
+	}
+	seal.LastSeq = 2
+	if err := ring.Verify(seal.KeyID, EncodeSeal(nil, &seal), seal.Signature); !errors.Is(err, ErrBadSignature) {
+		t.Fatalf("edited ECDSA seal: %v", err)
+	}
 }
 
 func TestParsePublicKeys(t *testing.T) {
@@ -246,5 +274,64 @@ func TestParseCheckpointRef(t *testing.T) {
 		if _, err := ParseCheckpointRef(bad); !errors.Is(err, ErrInvalid) {
 			t.Errorf("%q: got %v, want ErrInvalid", bad, err)
 		}
+	}
+}
+
+// failStore refuses every write.
+type failStore struct{ nopStore }
+
+func (failStore) CreateSession(context.Context, *Session) error { return errors.New("down") }
+
+func TestSync(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	r, err := New(Config{Store: nopStore{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- r.Run(ctx) }()
+	if err := r.Sync(ctx); err != nil {
+		t.Fatalf("Sync with nothing recorded: %v", err)
+	}
+	sr, err := r.StartSession(ctx, &Session{Identity: "bot"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 100 {
+		if err := sr.Record(Event{Command: "SELECT 1"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := r.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if used, _ := r.Outstanding(); used != 0 {
+		t.Fatalf("%d items outstanding after Sync", used)
+	}
+	if err := r.Close(); err != nil {
+		t.Fatal(err)
+	}
+	<-done
+
+	// A store that never accepts: Sync reports what Close could not write.
+	r, err = New(Config{Store: failStore{}, FailOpen: true, RetryMin: time.Millisecond, RetryMax: time.Millisecond,
+		CloseTimeout: 50 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.StartSession(ctx, &Session{Identity: "bot"}); err != nil {
+		t.Fatal(err)
+	}
+	waiting := make(chan error, 1)
+	go func() { waiting <- r.Sync(ctx) }()
+	if err := r.Close(); !errors.Is(err, ErrUnflushed) {
+		t.Fatalf("Close: %v", err)
+	}
+	if err := <-waiting; !errors.Is(err, ErrUnflushed) {
+		t.Fatalf("Sync waiting through Close: %v", err)
+	}
+	if err := r.Sync(ctx); !errors.Is(err, ErrUnflushed) {
+		t.Fatalf("Sync after Close: %v", err)
 	}
 }
