@@ -2,11 +2,14 @@ package main
 
 import (
 	"context"
+	"crypto"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -207,47 +210,104 @@ func runSessionsShow(ctx context.Context, out io.Writer, so *sessionsOptions, id
 }
 
 type sessionsVerifyOptions struct {
-	All   bool
-	Since string
+	All               bool
+	Since             string
+	Keys              []string
+	RequireSignatures bool
+	Checkpoints       []string
+	JSON              bool
+}
+
+func (o *sessionsVerifyOptions) AddFlags(fs *pflag.FlagSet) {
+	fs.BoolVar(&o.All, "all", false, "verify every session (started within --since) and every checkpoint chain")
+	fs.StringVar(&o.Since, "since", "", "with --all: only sessions started and checkpoints taken within this period (e.g. 30d)")
+	fs.StringSliceVar(&o.Keys, "key", nil, "PEM file of public keys trusted to sign recordings (repeatable; a file may hold several keys, as the gateway's recording-keys.pem does)")
+	fs.BoolVar(&o.RequireSignatures, "require-signatures", false, "fail for ended sessions without a valid seal (sessions recorded before signing existed)")
+	fs.StringSliceVar(&o.Checkpoints, "checkpoint", nil, "with --all: a checkpoint GATEWAY:SEQ:HASH known from outside the store (log, admin API) that must be present (repeatable)")
+	fs.BoolVar(&o.JSON, "json", false, "print the audit report as JSON")
 }
 
 func newSessionsVerifyCmd(so *sessionsOptions) *cobra.Command {
 	o := &sessionsVerifyOptions{}
 	cmd := &cobra.Command{
-		Use:   "verify [ID | --all [--since 30d]]",
-		Short: "Recompute hash chains; exit non-zero naming the session and seq that broke",
-		Args:  cobra.MaximumNArgs(1),
+		Use:   "verify [ID | --all [--since 30d]] [--key recording-keys.pem]...",
+		Short: "Verify hash chains, the gateway's signatures and checkpoint coverage; exit non-zero naming what broke",
+		Long: `Verify recorded sessions: each session's hash chain; its seal (the gateway's
+signature over the head of the chain at the session's end) against the
+trusted keys given with --key; and the signed checkpoints: with --all, every
+gateway's chain of checkpoints without gaps, and that every session a
+checkpoint names is present with at least the events it recorded.
+
+Without --key, seals and checkpoints are checked for consistency only, which
+a writer of the store can forge: pass the gateway's published keys
+(STATE_DIR/recording-keys.pem or GET /api/v1/recording/keys). Sessions
+recorded before signing existed verify as "unsigned"; --require-signatures
+makes them fail. See docs/security-model.md for what this detects.`,
+		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if (len(args) == 1) == o.All {
 				return &usageError{err: errors.New("give a session ID or --all")}
 			}
-			if len(args) == 1 && o.Since != "" {
-				return &usageError{err: errors.New("--since only applies with --all")}
+			if len(args) == 1 && (o.Since != "" || len(o.Checkpoints) > 0) {
+				return &usageError{err: errors.New("--since and --checkpoint only apply with --all")}
 			}
-			var f record.SessionFilter
+			if o.RequireSignatures && len(o.Keys) == 0 {
+				return &usageError{err: errors.New("--require-signatures needs the trusted keys (--key)")}
+			}
+			opts := record.AuditOptions{RequireSignatures: o.RequireSignatures}
 			if o.Since != "" {
 				d, err := parseAge(o.Since)
 				if err != nil {
 					return &usageError{err: fmt.Errorf("--since: %w", err)}
 				}
-				f.Since = time.Now().Add(-d)
+				opts.Since = time.Now().Add(-d)
+			}
+			for _, c := range o.Checkpoints {
+				ref, err := record.ParseCheckpointRef(c)
+				if err != nil {
+					return &usageError{err: fmt.Errorf("--checkpoint: %w", err)}
+				}
+				opts.Anchors = append(opts.Anchors, ref)
+			}
+			if len(o.Keys) > 0 {
+				ring, err := loadKeyRing(o.Keys)
+				if err != nil {
+					return &usageError{err: fmt.Errorf("--key: %w", err)}
+				}
+				opts.Keys = ring
 			}
 			id := ""
 			if len(args) == 1 {
 				id = args[0]
 			}
-			return runSessionsVerify(cmd.Context(), cmd.OutOrStdout(), so, id, f)
+			return runSessionsVerify(cmd.Context(), cmd.OutOrStdout(), so, id, opts, o.JSON)
 		},
 	}
-	cmd.Flags().BoolVar(&o.All, "all", false, "verify every session (started within --since)")
-	cmd.Flags().StringVar(&o.Since, "since", "", "with --all: only sessions started within this period (e.g. 30d)")
+	o.AddFlags(cmd.Flags())
 	return cmd
 }
 
-// errChainsBroken is returned when at least one chain does not verify.
-var errChainsBroken = errors.New("hash chain verification failed")
+// loadKeyRing reads the trusted recording keys from PEM files.
+func loadKeyRing(paths []string) (*record.KeyRing, error) {
+	var keys []crypto.PublicKey
+	for _, p := range paths {
+		data, err := readSmallFile(p)
+		if err != nil {
+			return nil, err
+		}
+		pubs, err := record.ParsePublicKeys(data)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", p, err)
+		}
+		keys = append(keys, pubs...)
+	}
+	return record.NewKeyRing(keys...)
+}
 
-func runSessionsVerify(ctx context.Context, out io.Writer, so *sessionsOptions, id string, f record.SessionFilter) error {
+// errChainsBroken is returned when verification finds any problem.
+var errChainsBroken = errors.New("recording verification failed")
+
+func runSessionsVerify(ctx context.Context, out io.Writer, so *sessionsOptions, id string, opts record.AuditOptions, asJSON bool) error {
 	if id != "" && !record.ValidID(id) {
 		return &usageError{err: fmt.Errorf("invalid session id %q", id)}
 	}
@@ -256,31 +316,91 @@ func runSessionsVerify(ctx context.Context, out io.Writer, so *sessionsOptions, 
 		return err
 	}
 	defer st.Close()
-	var results []record.VerifyResult
+	var rep *record.AuditReport
 	if id != "" {
-		res, err := record.Verify(ctx, st, id)
-		if err != nil {
+		rep, err = record.AuditSession(ctx, st, id, opts)
+	} else {
+		rep, err = record.AuditAll(ctx, st, opts)
+	}
+	if err != nil {
+		return err
+	}
+	if asJSON {
+		enc := json.NewEncoder(out)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(rep); err != nil {
 			return err
 		}
-		results = append(results, res)
 	} else {
-		results, err = record.VerifyAll(ctx, st, f)
-		if err != nil {
-			return err
+		printAudit(out, rep)
+	}
+	if !rep.OK() {
+		return withCode(exitVerify, fmt.Errorf("%w: %d problems", errChainsBroken, len(rep.Problems)))
+	}
+	return nil
+}
+
+func printAudit(out io.Writer, rep *record.AuditReport) {
+	bySession := make(map[string][]record.Problem)
+	var other []record.Problem
+	for _, p := range rep.Problems {
+		if p.SessionID != "" {
+			bySession[p.SessionID] = append(bySession[p.SessionID], p)
+		} else {
+			other = append(other, p)
 		}
 	}
 	broken := 0
-	for _, r := range results {
-		if r.OK {
-			fmt.Fprintf(out, "ok      %s  %d events\n", r.SessionID, r.Events)
+	for _, sa := range rep.Sessions {
+		id := sa.Chain.SessionID
+		if ps := bySession[id]; len(ps) > 0 {
+			broken++
+			for _, p := range ps {
+				fmt.Fprintf(out, "BROKEN  %s\n", p.Message)
+			}
+			delete(bySession, id)
 			continue
 		}
+		sig := sa.Signature
+		if sa.Signature == record.SigSigned {
+			sig += " (key " + shortKeyID(sa.KeyID) + ")"
+		}
+		cov := "not checkpointed"
+		if sa.Checkpointed >= 0 {
+			cov = fmt.Sprintf("checkpointed to seq %d", sa.Checkpointed)
+		}
+		fmt.Fprintf(out, "ok      %s  %d events  %s  %s\n", id, sa.Chain.Events, sig, cov)
+	}
+	// Sessions that are gone: named by checkpoints only.
+	for _, id := range slices.Sorted(maps.Keys(bySession)) {
 		broken++
-		fmt.Fprintf(out, "BROKEN  %s\n", r.Err())
+		for _, p := range bySession[id] {
+			fmt.Fprintf(out, "BROKEN  %s\n", p.Message)
+		}
 	}
-	fmt.Fprintf(out, "%d sessions verified, %d broken\n", len(results), broken)
-	if broken > 0 {
-		return withCode(exitVerify, fmt.Errorf("%w: %d of %d sessions", errChainsBroken, broken, len(results)))
+	for _, p := range other {
+		fmt.Fprintf(out, "BROKEN  %s\n", p.Message)
 	}
-	return nil
+	checkpoints := 0
+	for _, c := range rep.Chains {
+		checkpoints += c.Checked
+		if c.Checked == 0 {
+			fmt.Fprintf(out, "checkpoints  %s  none in the period\n", c.GatewayID)
+			continue
+		}
+		fmt.Fprintf(out, "checkpoints  %s  %d..%d  %d checked, %d broken  last %s  %s\n", c.GatewayID, c.First, c.Last,
+			c.Checked, c.Broken, c.LastTime.Format(time.RFC3339), record.CheckpointRef{GatewayID: c.GatewayID, Seq: c.Last, Hash: c.LastHash})
+	}
+	if !rep.SignaturesChecked {
+		fmt.Fprintln(out, "warning: no trusted keys (--key): seals and checkpoints were checked for consistency only, not for their signatures")
+	}
+	fmt.Fprintf(out, "%d sessions verified, %d broken; %d unsigned, %d deleted by retention; %d checkpoints in %d chains; %d problems\n",
+		len(rep.Sessions)+len(bySession), broken, rep.Unsigned, rep.Retained, checkpoints, len(rep.Chains), len(rep.Problems))
+}
+
+func shortKeyID(id string) string {
+	if len(id) > 16 {
+		return id[:16]
+	}
+	return id
 }

@@ -1,6 +1,7 @@
 package bundle
 
 import (
+	"bytes"
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/ed25519"
@@ -137,6 +138,17 @@ func (k *PrivateKey) String() string { return "PrivateKey(" + k.keyID + ")" }
 
 // LogValue keeps the key out of logs.
 func (k *PrivateKey) LogValue() slog.Value { return slog.StringValue("REDACTED") }
+
+// SignMessage signs msg with the key: pure Ed25519 over msg, or ECDSA
+// (ASN.1 DER) over its SHA-256. It is for other signed formats of the
+// gateway (recording evidence); bundles are signed with Sign.
+func (k *PrivateKey) SignMessage(msg []byte) ([]byte, error) {
+	sig, err := k.sv.SignMessage(bytes.NewReader(msg))
+	if err != nil {
+		return nil, fmt.Errorf("sign: %w", err)
+	}
+	return sig, nil
+}
 
 // LoadPublicKey decodes a PEM "PUBLIC KEY" (PKIX) block holding an ECDSA
 // P-256 or Ed25519 key.

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/gatehouse/gatehouse/runtime/record"
+	"github.com/gatehouse/gatehouse/runtime/record/recordtest"
 	"github.com/gatehouse/gatehouse/runtime/record/sqlite"
 )
 
@@ -19,19 +20,36 @@ func BenchmarkSessionQueueSQLite(b *testing.B) {
 	for _, sessions := range []int{1, 10} {
 		for _, sq := range []int{64, 256, 512, 1024, 4096} {
 			b.Run(fmt.Sprintf("sessions=%d/session_queue=%d", sessions, sq), func(b *testing.B) {
-				benchSessionQueue(b, sessions, sq)
+				benchSessionQueue(b, sessions, sq, nil)
 			})
 		}
 	}
 }
 
-func benchSessionQueue(b *testing.B, sessions, sq int) {
+// BenchmarkSignedRecordingSQLite compares recording into SQLite without
+// and with the gateway's signatures (seals at session ends, a checkpoint
+// every 10000 events as by default): ten pipelining sessions of b.N/10
+// events each.
+func BenchmarkSignedRecordingSQLite(b *testing.B) {
+	b.Run("unsigned", func(b *testing.B) { benchSessionQueue(b, 10, record.DefaultSessionQueue, nil) })
+	b.Run("signed", func(b *testing.B) {
+		benchSessionQueue(b, 10, record.DefaultSessionQueue, func(c *record.Config) {
+			c.Signer, c.GatewayID, c.CheckpointInterval = recordtest.Key(b, 1), "gw-bench", -1
+		})
+	})
+}
+
+func benchSessionQueue(b *testing.B, sessions, sq int, mod func(*record.Config)) {
 	st, err := sqlite.Open(b.Context(), sqlite.Config{Path: filepath.Join(b.TempDir(), "rec.db")})
 	if err != nil {
 		b.Fatal(err)
 	}
 	defer st.Close()
-	r, err := record.New(record.Config{Store: st, SessionQueue: sq, QueueSize: max(10000, sq)})
+	cfg := record.Config{Store: st, SessionQueue: sq, QueueSize: max(10000, sq)}
+	if mod != nil {
+		mod(&cfg)
+	}
+	r, err := record.New(cfg)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -35,6 +35,36 @@
 // precision every store keeps; JSON fields are hashed as the compact bytes
 // that stores keep verbatim.
 //
+// # Signed evidence
+//
+// A writer of the store can rewrite a session and recompute its hashes,
+// or delete it whole; the chain alone does not show that. With
+// Config.Signer (the gateway's Ed25519 key) the recorder also stores:
+//
+//   - a Seal per ended session, signed in End (never per event): the
+//     session's HeaderHash, the seq and hash of its end event, and the
+//     end's time and reason (EncodeSeal). It is written with the end,
+//     through the spool if need be.
+//   - Checkpoints, every Config.CheckpointInterval or
+//     Config.CheckpointEvents written events: the head (last seq and
+//     hash, and the end if the session ended) of every session the writer
+//     has written since the previous checkpoint, signed
+//     (EncodeCheckpoint). A gateway's checkpoints form a chain by Seq and
+//     PrevHash. The writer notes a head only after the store accepted it,
+//     so a checkpoint never names what the store lacks. A checkpoint also
+//     carries the retention cut-off (Retain), so that audits tell a
+//     deletion by retention from any other.
+//
+// AuditSession and AuditAll check, against a KeyRing of trusted public
+// keys: every chain; every seal (signature, and that it matches the stored
+// head and end); every checkpoint (hash, signature, no gap in the chain,
+// optional anchors known from outside the store); and that every session
+// a checkpoint names is present with at least the events it recorded.
+// What a writer of the store can still hide is in docs/security-model.md:
+// in short, what no signature covers yet (events and sessions written
+// after the last checkpoint a verifier knows of, unsealed sessions
+// without RequireSignatures) or everything, with the gateway's key.
+//
 // # Delivery guarantee
 //
 // Every event passed to Record or Reservation.Record is written to the

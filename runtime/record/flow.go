@@ -341,9 +341,11 @@ func (r *Recorder) releaseWritten(batch []item) {
 		if sr := batch[i].sr; sr != nil {
 			sr.out--
 			r.used--
+			r.released++
 		}
 	}
 	r.grantWaitersLocked()
+	r.wakeSyncersLocked(false)
 }
 
 // push queues it for sr. With a reservation it uses one of its slots;
@@ -376,6 +378,7 @@ func (r *Recorder) push(sr *SessionRecorder, it item, res *Reservation) error {
 		sr.maxOut = max(sr.maxOut, sr.out)
 	}
 	it.sr = sr
+	r.pushed++
 	r.queue = append(r.queue, it)
 	if it.op != opCreate {
 		r.m.enqueued.Inc()
@@ -410,4 +413,65 @@ func (r *Recorder) notifyLocked() {
 	case r.wake <- struct{}{}:
 	default:
 	}
+}
+
+// syncer is a Sync call waiting for the items pushed before it.
+type syncer struct {
+	target uint64
+	done   chan struct{}
+}
+
+// wakeSyncersLocked releases the Sync calls whose items are written, or
+// all of them when the recorder has stopped writing.
+func (r *Recorder) wakeSyncersLocked(all bool) {
+	kept := r.syncers[:0]
+	for _, w := range r.syncers {
+		if all || r.released >= w.target {
+			close(w.done)
+			continue
+		}
+		kept = append(kept, w)
+	}
+	clear(r.syncers[len(kept):])
+	r.syncers = kept
+}
+
+// Sync waits until every session header and event recorded before the
+// call has been written to the store or spooled. It returns ctx's error
+// if ctx is done first, and an error wrapping ErrUnflushed if the recorder
+// stopped before writing them. A checkpoint taken after Sync returned
+// covers what was written.
+func (r *Recorder) Sync(ctx context.Context) error {
+	r.mu.Lock()
+	target := r.pushed
+	if r.released >= target {
+		r.mu.Unlock()
+		return nil
+	}
+	if r.drained {
+		r.mu.Unlock()
+		return fmt.Errorf("%w: %d records recorded before Sync", ErrUnflushed, target-r.released)
+	}
+	w := &syncer{target: target, done: make(chan struct{})}
+	r.syncers = append(r.syncers, w)
+	r.mu.Unlock()
+	select {
+	case <-w.done:
+	case <-ctx.Done():
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		for i, x := range r.syncers {
+			if x == w {
+				r.syncers = append(r.syncers[:i], r.syncers[i+1:]...)
+				break
+			}
+		}
+		return fmt.Errorf("record: sync: %w", ctx.Err())
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.released < target {
+		return fmt.Errorf("%w: %d records recorded before Sync", ErrUnflushed, target-r.released)
+	}
+	return nil
 }

@@ -19,6 +19,11 @@ type metrics struct {
 	waits       [2]prometheus.Counter
 	waitSeconds prometheus.Histogram
 	endsPastCap prometheus.Counter
+
+	seals            prometheus.Counter
+	sealErrors       prometheus.Counter
+	checkpoints      prometheus.Counter
+	checkpointErrors prometheus.Counter
 }
 
 // newMetrics builds the recorder's metrics; gauges reports the items queued
@@ -76,12 +81,28 @@ func newMetrics(reg prometheus.Registerer, gauges func() (queued, reserved float
 			Namespace: "gatehouse", Subsystem: "record", Name: "ends_past_cap_total",
 			Help: "Session end events queued past the caps, after waiting CloseTimeout or while the store was failing.",
 		}),
+		seals: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: "gatehouse", Subsystem: "record", Name: "seals_total",
+			Help: "Session ends signed (seals).",
+		}),
+		sealErrors: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: "gatehouse", Subsystem: "record", Name: "seal_errors_total",
+			Help: "Session ends that could not be signed; those sessions stay unsigned.",
+		}),
+		checkpoints: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: "gatehouse", Subsystem: "record", Name: "checkpoints_total",
+			Help: "Signed checkpoints stored.",
+		}),
+		checkpointErrors: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: "gatehouse", Subsystem: "record", Name: "checkpoint_errors_total",
+			Help: "Checkpoints that could not be signed or stored (retried at the next one).",
+		}),
 	}
 	if reg == nil {
 		return m, nil
 	}
 	for _, c := range []prometheus.Collector{m.enqueued, m.written, m.failed, m.spooled, m.writeErrors, m.batch,
-		m.depth, m.reserved, waits, m.waitSeconds, m.endsPastCap} {
+		m.depth, m.reserved, waits, m.waitSeconds, m.endsPastCap, m.seals, m.sealErrors, m.checkpoints, m.checkpointErrors} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("register recorder metrics: %w", err)
 		}

@@ -83,6 +83,33 @@ type Config struct {
 	Logger *slog.Logger
 	// Registerer receives the recorder's metrics; nil: not registered.
 	Registerer prometheus.Registerer
+
+	// Signer, when set, signs the head of each session's chain at its end
+	// (a Seal, written with the end) and the checkpoints; the Store must
+	// then implement EvidenceStore. See the package documentation, "Signed
+	// evidence". Signing happens at session ends and checkpoints, never
+	// per event.
+	Signer Signer
+	// GatewayID names this gateway's chain of checkpoints. Required with
+	// Signer.
+	GatewayID string
+	// CheckpointInterval is how often a checkpoint covers the sessions
+	// written since the previous one (default 1m; negative: only after
+	// CheckpointEvents events and on Checkpoint calls).
+	CheckpointInterval time.Duration
+	// CheckpointEvents: a checkpoint is also taken once this many events
+	// have been written since the previous one (default 10000; negative:
+	// never for this reason).
+	CheckpointEvents int
+	// CheckpointResume is the last checkpoint this gateway wrote, as known
+	// outside the store (the gateway keeps it in its state directory).
+	// When the store's chain for GatewayID ends before it, checkpoints
+	// were deleted from the store: the recorder logs it and continues
+	// after CheckpointResume, so that the gap stays visible to audits.
+	CheckpointResume CheckpointRef
+	// OnCheckpoint, if set, is called with every checkpoint stored, from
+	// the goroutine that wrote it; it must not block.
+	OnCheckpoint func(*Checkpoint)
 }
 
 // DefaultSessionQueue is the default Config.SessionQueue: four default
@@ -139,6 +166,20 @@ func (c *Config) Validate() error {
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
+	if c.Signer != nil {
+		if _, ok := c.Store.(EvidenceStore); !ok {
+			return fmt.Errorf("%w: recorder: store %T cannot keep signed evidence", ErrInvalid, c.Store)
+		}
+		if c.GatewayID == "" {
+			return fmt.Errorf("%w: recorder: a gateway id is required to sign", ErrInvalid)
+		}
+		if c.CheckpointInterval == 0 {
+			c.CheckpointInterval = time.Minute
+		}
+		if c.CheckpointEvents == 0 {
+			c.CheckpointEvents = 10000
+		}
+	}
 	return nil
 }
 
@@ -154,6 +195,9 @@ type item struct {
 	op      op
 	session *Session
 	event   Event
+	// seal is the signed head of the session, with its end event (when the
+	// recorder signs).
+	seal *Seal
 	// sr holds the item's slot until it is written; nil for items replayed
 	// from the spool, which hold none.
 	sr *SessionRecorder
@@ -192,6 +236,10 @@ type Recorder struct {
 	used     int    // slots held: reserved + queued + taken, not yet written
 	reserved int    // slots reserved, not yet recorded
 	waiters  []*waiter
+	pushed   uint64 // items queued so far
+	released uint64 // of them, written or spooled
+	syncers  []*syncer
+	drained  bool // the final drain is over: Sync waits no more
 	wstate   writerState
 	wake     chan struct{} // capacity 1; a send when the writer waits for items
 	// testHook, when set (by tests only), is called under mu when a
@@ -219,6 +267,11 @@ type Recorder struct {
 	off        int
 	spare      []item  // the next queue's storage (swapped with pending)
 	evsBuf     []Event // reused AppendEvents argument
+
+	// evStore is the store's evidence side, when it has one; ev is the
+	// checkpoint state, when the recorder signs (see checkpoint.go).
+	evStore EvidenceStore
+	ev      *evidence
 }
 
 // New validates cfg and allocates a Recorder. It starts nothing and opens
@@ -239,6 +292,10 @@ func New(cfg Config) (*Recorder, error) {
 		return nil, err
 	}
 	r.m = m
+	r.evStore, _ = cfg.Store.(EvidenceStore)
+	if cfg.Signer != nil {
+		r.ev = newEvidence()
+	}
 	return r, nil
 }
 
@@ -285,11 +342,23 @@ func (r *Recorder) Run(ctx context.Context) error {
 		case <-runCtx.Done():
 		}
 	}()
+	var ckDone chan struct{}
+	if r.ev != nil {
+		ckDone = make(chan struct{})
+		go func() {
+			defer close(ckDone)
+			r.checkpointLoop(runCtx)
+		}()
+	}
 	r.loop(runCtx)
 	r.stopAccepting()
 	dctx, dcancel := context.WithTimeout(context.WithoutCancel(ctx), r.cfg.CloseTimeout)
 	defer dcancel()
 	r.closeErr = r.drain(dctx)
+	if ckDone != nil {
+		<-ckDone
+		r.finalCheckpoint(dctx)
+	}
 	return r.closeErr
 }
 
@@ -403,6 +472,10 @@ func (r *Recorder) drain(ctx context.Context) error {
 	if r.spool != nil && r.spool.pending() {
 		r.tryReplay(ctx, true)
 	}
+	r.mu.Lock()
+	r.drained = true
+	r.wakeSyncersLocked(true)
+	r.mu.Unlock()
 	if lost > 0 {
 		r.m.failed.Add(float64(lost))
 		r.log.ErrorContext(ctx, "Recorder closed with records neither written nor spooled.", "records", lost, "error", r.lastError())
@@ -496,16 +569,22 @@ func (r *Recorder) apply(ctx context.Context, batch []item) error {
 	start := time.Now()
 	evs := r.evsBuf[:0]
 	defer func() { clear(r.evsBuf) }()
-	var ends []*Event
+	var ends []*item
 	flush := func() error {
 		if len(evs) > 0 {
 			if err := r.cfg.Store.AppendEvents(ctx, evs); err != nil {
 				return fmt.Errorf("append events: %w", err)
 			}
 		}
-		for _, e := range ends {
+		for _, it := range ends {
+			e := &it.event
 			if err := r.cfg.Store.EndSession(ctx, e.SessionID, e.Time, e.Reason); err != nil {
 				return fmt.Errorf("end session %s: %w", e.SessionID, err)
+			}
+			if it.seal != nil && r.evStore != nil {
+				if err := r.evStore.PutSeal(ctx, it.seal); err != nil {
+					return fmt.Errorf("seal session %s: %w", e.SessionID, err)
+				}
 			}
 		}
 		r.evsBuf = evs
@@ -526,12 +605,13 @@ func (r *Recorder) apply(ctx context.Context, batch []item) error {
 			evs = append(evs, it.event)
 		case opEventEnd:
 			evs = append(evs, it.event)
-			ends = append(ends, &it.event)
+			ends = append(ends, it)
 		}
 	}
 	if err := flush(); err != nil {
 		return err
 	}
+	r.noteWritten(batch)
 	r.m.batch.Observe(time.Since(start).Seconds())
 	r.m.written.Add(float64(countEvents(batch)))
 	if r.failures.Swap(0) >= int64(r.cfg.FailAfter) {
@@ -666,6 +746,9 @@ func (r *Recorder) Close() error {
 		}
 	}
 	r.closeErr = r.drain(ctx)
+	if r.ev != nil {
+		r.finalCheckpoint(ctx)
+	}
 	return r.closeErr
 }
 
@@ -677,6 +760,8 @@ type SessionRecorder struct {
 	mu  sync.Mutex
 	s   Session
 	seq int64
+	// head is the session's HeaderHash.
+	head string
 	// prev is the hash of the last accepted event.
 	prev   string
 	buf    []byte
@@ -739,7 +824,7 @@ func (r *Recorder) StartSession(ctx context.Context, s *Session) (*SessionRecord
 	if len(cp.Groups) == 0 {
 		cp.Groups = nil
 	}
-	sr := &SessionRecorder{r: r, s: cp, prev: head}
+	sr := &SessionRecorder{r: r, s: cp, head: head, prev: head}
 	hdr := &cp // the writer's copy; sr.s is the recorder's
 	if err := r.acquire(sr, 1, false, ctx.Done(), 0); err != nil {
 		if errors.Is(err, errWaitEnded) {
@@ -814,7 +899,11 @@ func (sr *SessionRecorder) record(ev Event, o op, res *Reservation) error {
 	ev.Seq = sr.seq + 1
 	ev.PrevHash = sr.prev
 	ev.Hash, sr.buf = EventHash(sr.buf, ev.PrevHash, &ev)
-	if err := sr.r.push(sr, item{op: o, event: ev}, res); err != nil {
+	it := item{op: o, event: ev}
+	if o == opEventEnd && sr.r.cfg.Signer != nil {
+		it.seal = sr.seal(&ev)
+	}
+	if err := sr.r.push(sr, it, res); err != nil {
 		return err
 	}
 	sr.seq = ev.Seq

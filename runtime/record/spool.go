@@ -42,6 +42,8 @@ type spoolItem struct {
 	Session *spoolSession `json:"session,omitempty"`
 	// Event has the same JSON form as in the admin API.
 	Event *Event `json:"event,omitempty"`
+	// Seal goes with an "event_end" when the recorder signs.
+	Seal *Seal `json:"seal,omitempty"`
 }
 
 type spoolSession struct {
@@ -81,7 +83,7 @@ func toSpool(batch []item) ([]byte, error) {
 			if it.op == opEventEnd {
 				op = "event_end"
 			}
-			out[i] = spoolItem{Op: op, Event: &e}
+			out[i] = spoolItem{Op: op, Event: &e, Seal: it.seal}
 		}
 	}
 	return json.Marshal(out)
@@ -116,11 +118,16 @@ func fromSpool(payload []byte) ([]item, error) {
 			}
 			e := *si.Event
 			e.Time = Timestamp(e.Time)
-			op := opEvent
+			it := item{op: opEvent, event: e}
 			if si.Op == "event_end" {
-				op = opEventEnd
+				it.op = opEventEnd
+				if si.Seal != nil {
+					seal := *si.Seal
+					seal.EndedAt = Timestamp(seal.EndedAt)
+					it.seal = &seal
+				}
 			}
-			out = append(out, item{op: op, event: e})
+			out = append(out, it)
 		default:
 			return nil, fmt.Errorf("%w: unknown op %q", errSpoolCorrupt, si.Op)
 		}

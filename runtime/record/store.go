@@ -115,6 +115,77 @@ type ApprovalWatcher interface {
 	WatchApprovals(ctx context.Context) (<-chan string, error)
 }
 
+// EvidenceStore persists what the gateway signs: the seals of ended
+// sessions and its checkpoints. The Recorder writes to it when it has a
+// Signer.
+type EvidenceStore interface {
+	// PutSeal stores the seal of a session, replacing an earlier one
+	// (ErrNotFound if the session does not exist). Writing the same seal
+	// again is a no-op.
+	PutSeal(ctx context.Context, s *Seal) error
+	// PutCheckpoint stores a checkpoint and its entries atomically.
+	// Storing the same checkpoint again (same gateway, seq and hash) is a
+	// no-op; a different one with the same gateway and seq fails with
+	// ErrConflict.
+	PutCheckpoint(ctx context.Context, c *Checkpoint) error
+	// LastCheckpoint returns the gateway's checkpoint with the highest
+	// Seq, without its entries (ErrNotFound if it has none).
+	LastCheckpoint(ctx context.Context, gatewayID string) (Checkpoint, error)
+}
+
+// EvidenceReader reads seals and checkpoints back for verification.
+type EvidenceReader interface {
+	// GetSeal returns a session's seal (ErrNotFound if it has none).
+	GetSeal(ctx context.Context, sessionID string) (Seal, error)
+	// CheckpointChains returns, for every gateway with checkpoints, the
+	// lowest and highest Seq stored, sorted by gateway id.
+	CheckpointChains(ctx context.Context) ([]ChainHead, error)
+	// ListCheckpoints returns checkpoints of f.GatewayID in Seq order,
+	// with their entries (see CheckpointFilter).
+	ListCheckpoints(ctx context.Context, f CheckpointFilter) ([]Checkpoint, error)
+	// CheckpointsNaming returns the checkpoints that have an entry for
+	// the session, in gateway and Seq order (Hash as stored).
+	CheckpointsNaming(ctx context.Context, sessionID string) ([]CheckpointRef, error)
+}
+
+// ChainHead describes the stored checkpoints of one gateway.
+type ChainHead struct {
+	GatewayID string `json:"gateway_id"`
+	First     int64  `json:"first"`
+	Last      int64  `json:"last"`
+}
+
+// CheckpointFilter selects checkpoints of one gateway: Seq >= FromSeq and,
+// when Since is set, Time >= Since.
+type CheckpointFilter struct {
+	GatewayID string
+	FromSeq   int64
+	Since     time.Time
+	// Limit defaults to DefaultCheckpointLimit and is capped at
+	// MaxCheckpointLimit.
+	Limit int
+}
+
+// Read limits for ListCheckpoints (a checkpoint carries one entry per
+// session it covers).
+const (
+	DefaultCheckpointLimit = 100
+	MaxCheckpointLimit     = 1000
+)
+
+// EffectiveCheckpointLimit returns the limit a store applies to
+// ListCheckpoints.
+func EffectiveCheckpointLimit(limit int) int {
+	switch {
+	case limit <= 0:
+		return DefaultCheckpointLimit
+	case limit > MaxCheckpointLimit:
+		return MaxCheckpointLimit
+	default:
+		return limit
+	}
+}
+
 // Backend is everything a store implementation provides: what the server
 // wires, the CLI reads and the compliance suite checks.
 type Backend interface {
@@ -122,4 +193,6 @@ type Backend interface {
 	Reader
 	ApprovalStore
 	ApprovalWatcher
+	EvidenceStore
+	EvidenceReader
 }

@@ -59,3 +59,41 @@ func DecodeClaims(b []byte) (map[string]any, error) {
 	}
 	return m, nil
 }
+
+// ValidateSeal checks a seal before it is stored.
+func ValidateSeal(s *Seal) error {
+	if s == nil {
+		return fmt.Errorf("%w: nil seal", ErrInvalid)
+	}
+	if !ValidID(s.SessionID) {
+		return fmt.Errorf("%w: seal session id %q", ErrInvalid, s.SessionID)
+	}
+	if s.LastSeq < 1 || s.LastHash == "" || s.HeaderHash == "" || s.EndedAt.IsZero() {
+		return fmt.Errorf("%w: seal of session %s: incomplete head", ErrInvalid, s.SessionID)
+	}
+	if s.KeyID == "" || len(s.Signature) == 0 {
+		return fmt.Errorf("%w: seal of session %s: not signed", ErrInvalid, s.SessionID)
+	}
+	return nil
+}
+
+// ValidateCheckpoint checks a checkpoint before it is stored.
+func ValidateCheckpoint(c *Checkpoint) error {
+	if c == nil {
+		return fmt.Errorf("%w: nil checkpoint", ErrInvalid)
+	}
+	if c.GatewayID == "" || c.Seq < 1 || c.Time.IsZero() || c.Hash == "" {
+		return fmt.Errorf("%w: checkpoint %s/%d: incomplete", ErrInvalid, c.GatewayID, c.Seq)
+	}
+	if c.KeyID == "" || len(c.Signature) == 0 {
+		return fmt.Errorf("%w: checkpoint %s/%d: not signed", ErrInvalid, c.GatewayID, c.Seq)
+	}
+	seen := make(map[string]bool, len(c.Entries))
+	for _, e := range c.Entries {
+		if !ValidID(e.SessionID) || e.LastSeq < 0 || e.LastHash == "" || seen[e.SessionID] {
+			return fmt.Errorf("%w: checkpoint %s/%d: bad or duplicate entry for session %q", ErrInvalid, c.GatewayID, c.Seq, e.SessionID)
+		}
+		seen[e.SessionID] = true
+	}
+	return nil
+}

@@ -59,6 +59,7 @@ func (s *Server) adminHandler() http.Handler {
 	api.HandleFunc("GET /api/v1/sessions/{id}", s.requireRole(s.apiSession, RoleAdmin, RoleAuditor))
 	api.HandleFunc("GET /api/v1/sessions/{id}/verify", s.requireRole(s.apiVerify, RoleAdmin, RoleAuditor))
 	api.HandleFunc("GET /api/v1/events", s.requireRole(s.apiEvents, RoleAdmin, RoleAuditor))
+	api.HandleFunc("GET /api/v1/recording/keys", s.requireRole(s.apiRecordingKeys, RoleAdmin, RoleAuditor))
 	// Any identity of the policy may list approvals and vote: the approval
 	// service checks membership of the approver group per approval.
 	api.HandleFunc("GET /api/v1/approvals", s.requireRole(s.apiApprovals))

@@ -102,6 +102,8 @@ type RecordingConfig struct {
 	SpoolDir      string        `mapstructure:"spool_dir"`
 	// Retention deletes sessions that ended longer ago (0 keeps forever).
 	Retention time.Duration `mapstructure:"retention"`
+	// Signing configures the gateway's signatures over its recordings.
+	Signing SigningConfig `mapstructure:"signing"`
 }
 
 // ApprovalsConfig configures approval notifications.
@@ -164,6 +166,7 @@ func Defaults() Config {
 			QueueSize:     10000,
 			BatchSize:     256,
 			FlushInterval: 50 * time.Millisecond,
+			Signing:       SigningConfig{CheckpointInterval: time.Minute, CheckpointEvents: 10000},
 		},
 		Postgres:      PostgresConfig{Listen: "127.0.0.1:6543"},
 		ShutdownGrace: 10 * time.Second,

@@ -53,6 +53,8 @@ type Server struct {
 	// maskKey keys the "hash" masking style, so equal values hash equally
 	// across sessions (joins still work) but cannot be looked up without it.
 	maskKey []byte
+	// recordingKeys sign the recordings (recordkey.go).
+	recordingKeys *recordingKeys
 
 	// Listeners are opened in Listen (or by Run) so tests can bind port 0
 	// and read the address before serving.
@@ -145,12 +147,17 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger, opts ...Option) (
 		return nil, err
 	}
 	s.closers = append(s.closers, s.store.Close)
-	s.recorder, err = record.New(record.Config{
+	if s.recordingKeys, err = openRecordingKeys(cfg, logger); err != nil {
+		return nil, err
+	}
+	rcfg := record.Config{
 		Store: s.store, QueueSize: cfg.Recording.QueueSize, SessionQueue: cfg.Recording.SessionQueue, BatchSize: cfg.Recording.BatchSize,
 		FlushInterval: cfg.Recording.FlushInterval, FailOpen: !cfg.Recording.FailClosed,
 		SpoolDir: cfg.Recording.SpoolDir, Clock: record.NowFunc(s.clock),
 		Logger: logger.With("component", "record"), Registerer: s.registry,
-	})
+	}
+	s.recordingKeys.configure(&rcfg, cfg)
+	s.recorder, err = record.New(rcfg)
 	if err != nil {
 		return nil, err
 	}
@@ -485,7 +492,7 @@ func (s *Server) retention(ctx context.Context) error {
 	t := time.NewTicker(time.Hour)
 	defer t.Stop()
 	for {
-		n, err := s.store.DeleteBefore(ctx, s.clock().Add(-s.cfg.Recording.Retention))
+		n, err := s.deleteRecordingsBefore(ctx, s.clock().Add(-s.cfg.Recording.Retention))
 		if err != nil && ctx.Err() == nil {
 			s.log.Warn("Retention cleanup failed.", "error", err)
 		} else if n > 0 {

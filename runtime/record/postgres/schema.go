@@ -70,4 +70,41 @@ var migrations = []string{
 		ts          timestamptz NOT NULL,
 		PRIMARY KEY (approval_id, approver)
 	);`,
+	// Version 2: signed evidence (record.Seal, record.Checkpoint). Seals go
+	// with their session (retention deletes both); checkpoints and their
+	// entries outlive the sessions they name, which is how a deleted
+	// session shows.
+	`CREATE TABLE seals (
+		session_id  text PRIMARY KEY REFERENCES sessions (id) ON DELETE CASCADE,
+		header_hash text NOT NULL,
+		last_seq    bigint NOT NULL,
+		last_hash   text NOT NULL,
+		ended_at    timestamptz NOT NULL,
+		end_reason  text NOT NULL,
+		key_id      text NOT NULL,
+		signature   bytea NOT NULL
+	);
+	CREATE TABLE checkpoints (
+		gateway_id       text NOT NULL,
+		seq              bigint NOT NULL,
+		ts               timestamptz NOT NULL,
+		prev_hash        text NOT NULL,
+		retention_before timestamptz,
+		hash             text NOT NULL,
+		key_id           text NOT NULL,
+		signature        bytea NOT NULL,
+		PRIMARY KEY (gateway_id, seq)
+	);
+	CREATE INDEX checkpoints_ts ON checkpoints (gateway_id, ts);
+	CREATE TABLE checkpoint_entries (
+		gateway_id     text NOT NULL,
+		checkpoint_seq bigint NOT NULL,
+		session_id     text NOT NULL,
+		last_seq       bigint NOT NULL,
+		last_hash      text NOT NULL,
+		ended_at       timestamptz,
+		PRIMARY KEY (gateway_id, checkpoint_seq, session_id),
+		FOREIGN KEY (gateway_id, checkpoint_seq) REFERENCES checkpoints (gateway_id, seq) ON DELETE CASCADE
+	);
+	CREATE INDEX checkpoint_entries_session ON checkpoint_entries (session_id);`,
 }

@@ -1,8 +1,12 @@
 // Package recordtest is the compliance suite every record.Store
 // implementation passes: sessions, events, ordering, hash-chain
 // verification and tamper detection, retention, approvals and their
-// notifications, and the Recorder on top of the store (load without loss,
-// with and without reservations; fail-closed behaviour; spool replay).
+// notifications, the Recorder on top of the store (load without loss,
+// with and without reservations; fail-closed behaviour; spool replay), and
+// the signed evidence: seals, checkpoint chains and their audit, with a
+// table of tamperings (tamper.go) that the audit must detect or, for the
+// documented window, let pass. Key and KeyRing give fixed test keys;
+// CheckUpgraded checks a store upgraded from before signed evidence.
 //
 // Usage from an implementation's test:
 //

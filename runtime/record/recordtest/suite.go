@@ -67,6 +67,13 @@ func Run(t *testing.T, newStore func(t *testing.T) record.Store, opts ...Option)
 		{"RecorderFailClosed", testRecorderFailClosed},
 		{"RecorderSpoolReplay", testRecorderSpoolReplay},
 		{"RecorderSpoolRestart", testRecorderSpoolRestart},
+		{"EvidenceRecorder", testEvidenceRecorder},
+		{"EvidenceFinalCheckpoint", testEvidenceFinalCheckpoint},
+		{"EvidenceCheckpointEvents", testEvidenceCheckpointEvents},
+		{"EvidenceSpool", testEvidenceSpool},
+		{"EvidenceSharedGatewayID", testEvidenceSharedGatewayID},
+		{"EvidenceResume", testEvidenceResume},
+		{"EvidenceRetention", testEvidenceRetention},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -80,6 +87,13 @@ func Run(t *testing.T, newStore func(t *testing.T) record.Store, opts ...Option)
 			t.Fatal("recordtest: WithRawSQL is required for the tamper-detection tests")
 		}
 		testTamper(t, backend, o.raw)
+	})
+	t.Run("EvidenceTamper", func(t *testing.T) {
+		t.Parallel()
+		if o.raw == nil {
+			t.Fatal("recordtest: WithRawSQL is required for the tamper-detection tests")
+		}
+		testEvidenceTamper(t, backend, o.raw)
 	})
 }
 

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/gatehouse/gatehouse/runtime/record"
+	"github.com/gatehouse/gatehouse/runtime/record/recordtest"
 )
 
 // TestMigrateEventsToRowidTable opens a database written with schema
@@ -73,4 +74,57 @@ func TestMigrateEventsToRowidTable(t *testing.T) {
 	if err := s.DB().QueryRowContext(ctx, `SELECT count(*) FROM events`).Scan(&cascade); err != nil || cascade != 0 {
 		t.Fatalf("events left after their session was deleted: %d, %v", cascade, err)
 	}
+}
+
+// TestMigrateToEvidence opens a database of schema version 2, written
+// before signed evidence existed, and checks that it upgrades in place:
+// the old session verifies as a chain and is reported unsigned.
+func TestMigrateToEvidence(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	path := filepath.Join(t.TempDir(), "v2.db")
+	db, err := sql.Open("sqlite", path+"?"+pragmas)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.ExecContext(ctx, migrations[0]+";"+migrations[1]+`;
+		CREATE TABLE schema_version (version INTEGER NOT NULL);
+		INSERT INTO schema_version (version) VALUES (1), (2)`); err != nil {
+		t.Fatal(err)
+	}
+	sess := record.Session{ID: "old-1", Identity: "agent", IdentityKind: "agent", Resource: "db", ResourceType: "postgres",
+		GatewayID: "gw", StartedAt: time.Date(2025, 6, 1, 9, 0, 0, 0, time.UTC)}
+	evs := []record.Event{
+		{Time: sess.StartedAt.Add(time.Second), Kind: record.KindCommand, Command: "SELECT 1", Effect: "allow"},
+		{Time: sess.StartedAt.Add(2 * time.Second), Kind: record.KindEnd, Reason: "client closed"},
+	}
+	if err := record.SealChain(&sess, evs); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.ExecContext(ctx, `INSERT INTO sessions (id, identity, identity_kind, groups_json, claims, resource,
+		resource_type, client_addr, gateway_id, bundle_revision, started_at, ended_at, end_reason)
+		VALUES (?, ?, ?, '', '', ?, ?, '', ?, '', ?, ?, ?)`, sess.ID, sess.Identity, sess.IdentityKind, sess.Resource,
+		sess.ResourceType, sess.GatewayID, micros(sess.StartedAt), micros(evs[1].Time), evs[1].Reason); err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range evs {
+		if _, err := db.ExecContext(ctx, insertSQL(1), e.SessionID, e.Seq, micros(e.Time), e.Kind, e.Protocol,
+			e.Command, "", e.Effect, "", e.BundleRevision, e.Reason, e.ApprovalID, e.Masked,
+			e.DurationMicros, e.Rows, e.Error, "", e.PrevHash, e.Hash); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s, err := Open(ctx, Config{Path: path})
+	if err != nil {
+		t.Fatalf("open version 2 database: %v", err)
+	}
+	t.Cleanup(func() { s.Close() })
+	var v int
+	if err := s.DB().QueryRowContext(ctx, `SELECT MAX(version) FROM schema_version`).Scan(&v); err != nil || v != len(migrations) {
+		t.Fatalf("schema version = %d, %v; want %d", v, err, len(migrations))
+	}
+	recordtest.CheckUpgraded(t, s, "old-1")
 }

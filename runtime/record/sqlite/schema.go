@@ -105,4 +105,41 @@ var migrations = []string{
 	ALTER TABLE events_v2 RENAME TO events;
 	CREATE UNIQUE INDEX events_session_seq ON events (session_id, seq);
 	CREATE INDEX events_ts ON events (ts);`,
+	// Version 3: signed evidence (record.Seal, record.Checkpoint). Seals go
+	// with their session (retention deletes both); checkpoints and their
+	// entries outlive the sessions they name, which is how a deleted
+	// session shows.
+	`CREATE TABLE seals (
+		session_id  TEXT PRIMARY KEY REFERENCES sessions (id) ON DELETE CASCADE,
+		header_hash TEXT NOT NULL,
+		last_seq    INTEGER NOT NULL,
+		last_hash   TEXT NOT NULL,
+		ended_at    INTEGER NOT NULL,
+		end_reason  TEXT NOT NULL,
+		key_id      TEXT NOT NULL,
+		signature   BLOB NOT NULL
+	);
+	CREATE TABLE checkpoints (
+		gateway_id       TEXT NOT NULL,
+		seq              INTEGER NOT NULL,
+		ts               INTEGER NOT NULL,
+		prev_hash        TEXT NOT NULL,
+		retention_before INTEGER,
+		hash             TEXT NOT NULL,
+		key_id           TEXT NOT NULL,
+		signature        BLOB NOT NULL,
+		PRIMARY KEY (gateway_id, seq)
+	);
+	CREATE INDEX checkpoints_ts ON checkpoints (gateway_id, ts);
+	CREATE TABLE checkpoint_entries (
+		gateway_id     TEXT NOT NULL,
+		checkpoint_seq INTEGER NOT NULL,
+		session_id     TEXT NOT NULL,
+		last_seq       INTEGER NOT NULL,
+		last_hash      TEXT NOT NULL,
+		ended_at       INTEGER,
+		PRIMARY KEY (gateway_id, checkpoint_seq, session_id),
+		FOREIGN KEY (gateway_id, checkpoint_seq) REFERENCES checkpoints (gateway_id, seq) ON DELETE CASCADE
+	);
+	CREATE INDEX checkpoint_entries_session ON checkpoint_entries (session_id);`,
 }
